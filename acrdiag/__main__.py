@@ -1,0 +1,3 @@
+from acrdiag.cli import main
+
+main()

@@ -1,0 +1,162 @@
+"""The command line. Thin: options in, exit code out; the work is imported lazily.
+
+Every bad input ends as one line on stderr and exit code 2, before any
+network traffic; typer's own usage errors are reshaped to match.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from acrdiag import __version__
+
+app = typer.Typer(
+    name="acrdiag",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Tells you which step of a container image pull broke, why, and what to hand to support.",
+)
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+class InputError(Exception):
+    """Bad input found before any network traffic: exit 2 with this one line."""
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"acrdiag {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """acrdiag: which step of an image pull broke, why, and what to hand to support."""
+
+
+@app.command()
+def run(
+    reference: Annotated[
+        str,
+        typer.Argument(
+            help="Image reference as docker takes it: [host[:port]/]name[:tag][@sha256:digest]."
+        ),
+    ],
+    username: Annotated[
+        str | None,
+        typer.Option(
+            "--username", "-u", help="Log in as this user (password from --password-stdin)."
+        ),
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    platform: Annotated[
+        str, typer.Option(help="Platform to select from an index: os/arch[/variant].")
+    ] = "linux/amd64",
+    output_format: Annotated[
+        Format | None,
+        typer.Option(
+            "--format",
+            case_sensitive=False,
+            help="Report format on stdout [default: text on a terminal, else json].",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Also write the report to this file (atomically, also on failure)."),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds allowed for each network operation (connect, TLS, read).")
+    ] = 10.0,
+    deadline: Annotated[float, typer.Option(help="Seconds allowed for the whole run.")] = 60.0,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(help="PEM file of extra CA certificates to trust, besides the system store."),
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option(help="Skip TLS certificate verification (reported as a warning).")
+    ] = False,
+    plain_http: Annotated[
+        bool, typer.Option(help="Talk plain HTTP to the registry (http-only registries).")
+    ] = False,
+    nameserver: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="DNS server IP[:PORT] to resolve with instead of the system resolver (repeatable)."
+        ),
+    ] = None,
+    blob: Annotated[
+        str, typer.Option(help="Which blob to fetch: smallest, largest or a sha256:... digest.")
+    ] = "smallest",
+) -> None:
+    """Diagnose a pull of REFERENCE, step by step."""
+    from acrdiag.run_command import RunArgs, execute
+
+    args = RunArgs(
+        reference,
+        username,
+        password_stdin,
+        platform,
+        output_format.value if output_format else None,
+        output,
+        timeout,
+        deadline,
+        ca_file,
+        insecure,
+        plain_http,
+        nameserver or [],
+        blob,
+    )
+    raise typer.Exit(execute(args))
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="acrdiag", standalone_mode=False)
+    except InputError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        print("acrdiag: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:
+        if hasattr(exc, "exit_code") and hasattr(exc, "format_message"):
+            _usage(exc)
+        raise
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def _usage(exc: Exception) -> NoReturn:
+    """Typer/Click usage errors as one line (help text, when asked for, in full)."""
+    message = str(exc.format_message())  # type: ignore[attr-defined]
+    code = int(exc.exit_code)  # type: ignore[attr-defined]
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        print(message, file=sys.stderr)
+        sys.exit(code)
+    if type(exc).__name__ == "Abort":
+        sys.exit(130)
+    _fail(message.splitlines()[0] if message else type(exc).__name__, code)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    print(f"acrdiag: error: {message}", file=sys.stderr)
+    sys.exit(code)

@@ -1,0 +1,127 @@
+"""The one context the engine passes from probe to probe."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from acrdiag.causes import Cause
+from acrdiag.model import Environment, StepId, Support
+
+if TYPE_CHECKING:
+    import httpx
+
+    from acrdiag.net.dns import HostResolver
+    from acrdiag.net.proxy import ProxyConfig
+    from acrdiag.net.session import Exchange, HttpSession
+    from acrdiag.net.tls import Trust
+    from acrdiag.reference import ImageReference, Platform
+    from acrdiag.registry.challenge import Challenge
+    from acrdiag.registry.manifests import Descriptor, ParsedManifest
+    from acrdiag.registry.storage import StorageLocation
+
+
+@dataclass
+class RunOptions:
+    """Validated input of one run; secrets are kept out of repr."""
+
+    reference: ImageReference
+    platform: Platform
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 10.0
+    deadline: float = 60.0
+    ca_file: str | None = None
+    insecure: bool = False
+    plain_http: bool = False
+    nameservers: list[tuple[str, int]] = field(default_factory=list)
+    blob: str = "smallest"
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.username is not None and self.password is not None
+
+    def credentials_source(self) -> str:
+        if self.has_credentials:
+            return f"--username {self.username} (password from stdin)"
+        return "anonymous (no --username given)"
+
+
+@dataclass
+class Facts:
+    """What earlier steps learned, for later steps. Secret fields stay out of repr."""
+
+    registry_url: str = ""
+    ping: Exchange | None = None
+    auth_scheme: str | None = None  # "none" | "bearer" | "basic"
+    challenge: Challenge | None = None
+    authorization: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    manifest: ParsedManifest | None = None
+    blob: Descriptor | None = None
+    redirect_url: str | None = field(default=None, repr=False)
+    redirect: StorageLocation | None = None
+    direct_blob: httpx.Response | None = field(default=None, repr=False)  # open, body unread
+
+
+@dataclass
+class StepRecord:
+    """What a probe gathers while it runs; the engine turns it into a StepResult."""
+
+    id: StepId
+    evidence: dict[str, Any] = field(default_factory=dict)
+    hints: list[str] = field(default_factory=list)
+    warnings: list[tuple[Cause, str]] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    request_ids: list[tuple[str, str]] = field(default_factory=list)
+
+    def warn(self, cause: Cause, message: str, hint: str | None = None) -> None:
+        self.warnings.append((cause, message))
+        if hint:
+            self.hint(hint)
+
+    def hint(self, text: str) -> None:
+        if text not in self.hints:
+            self.hints.append(text)
+
+    def add_phase(self, name: str, seconds: float) -> None:
+        self.phases[name] = self.phases.get(name, 0.0) + seconds
+
+    def add_request(self, entry: dict[str, Any]) -> None:
+        self.requests.append(entry)
+
+    def add_request_id(self, header: str, value: str) -> None:
+        if (header, value) not in self.request_ids:
+            self.request_ids.append((header, value))
+
+
+@dataclass
+class RunContext:
+    options: RunOptions
+    session: HttpSession
+    resolver: HostResolver
+    trust: Trust
+    proxies: ProxyConfig
+    resources: ExitStack
+    facts: Facts = field(default_factory=Facts)
+    support: Support = field(default_factory=Support)
+    environment: Environment = field(default_factory=Environment)
+    secrets: set[str] = field(default_factory=set, repr=False)
+    step: StepRecord = field(default_factory=lambda: StepRecord(StepId.REACHABILITY))
+
+    @property
+    def reference(self) -> ImageReference:
+        return self.options.reference
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def keep_secret(self, value: str | None) -> None:
+        if value and len(value) >= 4:
+            self.secrets.add(value)

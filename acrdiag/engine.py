@@ -1,0 +1,303 @@
+"""Runs the seven probes in order, stops at the first failure, builds the report.
+
+A probe that crashes becomes an internal_error row (exit 1); Ctrl-C becomes
+an interrupted row (exit 130). Either way the report is complete and every
+string in it has passed the redactor.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from typing import Any
+
+from acrdiag import __version__
+from acrdiag.causes import Cause
+from acrdiag.context import RunContext, RunOptions, StepRecord
+from acrdiag.deadline import Deadline, DeadlineExceeded
+from acrdiag.exit_codes import ExitCode
+from acrdiag.model import (
+    Report,
+    RequestId,
+    Status,
+    StepId,
+    StepResult,
+    Support,
+    Target,
+    ToolInfo,
+    Verdict,
+)
+from acrdiag.net.dns import HostResolver
+from acrdiag.net.errors import NetFailure
+from acrdiag.net.proxy import ProxyConfig
+from acrdiag.net.session import HttpSession
+from acrdiag.net.tls import build_trust
+from acrdiag.probes import (
+    auth_endpoint,
+    blob_fetch,
+    challenge,
+    manifest,
+    oss_resolution,
+    reachability,
+    token_scope,
+)
+from acrdiag.probes.base import Probe, StepFailed, net_failed
+from acrdiag.redact import redact_text
+
+PROBES: list[tuple[StepId, Probe]] = [
+    (StepId.REACHABILITY, reachability.run),
+    (StepId.CHALLENGE, challenge.run),
+    (StepId.AUTH_ENDPOINT, auth_endpoint.run),
+    (StepId.TOKEN_SCOPE, token_scope.run),
+    (StepId.MANIFEST, manifest.run),
+    (StepId.OSS_RESOLUTION, oss_resolution.run),
+    (StepId.BLOB_FETCH, blob_fetch.run),
+]
+
+
+class Interrupted(Exception):
+    """Carries the partial report out of a Ctrl-C."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__("interrupted")
+        self.report = report
+
+
+def diagnose(options: RunOptions) -> Report:
+    """Run every probe against ``options.reference``; never raises except Interrupted."""
+    started_at = datetime.now(UTC)
+    started = time.monotonic()
+    deadline = Deadline(options.deadline)
+    trust = build_trust(options.ca_file, options.insecure)
+    proxies = ProxyConfig.from_environ(options.environ)
+    resolver = HostResolver(options.nameservers, options.timeout, deadline)
+    session = HttpSession(
+        trust=trust, resolver=resolver, proxies=proxies, timeout=options.timeout, deadline=deadline
+    )
+    with ExitStack() as resources:
+        resources.callback(session.close)
+        ctx = RunContext(options, session, resolver, trust, proxies, resources)
+        ctx.keep_secret(options.password)
+        ctx.environment.resolver = resolver.describe()
+        ctx.environment.trust = trust.description
+        ctx.environment.credentials = options.credentials_source()
+        steps, interrupted = _run_probes(ctx)
+    report = _report(ctx, steps, started_at, time.monotonic() - started, interrupted)
+    if interrupted:
+        raise Interrupted(report)
+    return report
+
+
+def crash_report(options: RunOptions, exc: BaseException) -> Report:
+    """A report for a crash outside any probe (setting up the run): step 1 fails internally."""
+    record = StepRecord(
+        StepId.REACHABILITY,
+        evidence={"exception": _crash_evidence(exc)},
+        hints=["please report this with the JSON report attached"],
+    )
+    first = _result(
+        record,
+        Status.FAIL,
+        Cause.INTERNAL_ERROR,
+        f"acrdiag failed internally: {type(exc).__name__}: {exc}",
+        0.0,
+    )
+    steps = [first] + [_skipped(step_id, first) for step_id, _ in PROBES[1:]]
+    secrets = {options.password} if options.password else set()
+    report = Report(
+        tool=ToolInfo(version=__version__),
+        target=_target_of(options),
+        started_at=datetime.now(UTC),
+        duration_s=0.0,
+        verdict=_verdict(steps, False),
+        support=Support(),
+        steps=steps,
+    )
+    return scrub(report, secrets)
+
+
+def _run_probes(ctx: RunContext) -> tuple[list[StepResult], bool]:
+    steps: list[StepResult] = []
+    stopped: StepResult | None = None
+    for step_id, probe in PROBES:
+        if stopped is not None:
+            steps.append(_skipped(step_id, stopped))
+            continue
+        try:
+            result = _run_one(ctx, step_id, probe)
+        except KeyboardInterrupt:
+            result = _result(
+                ctx.step,
+                Status.FAIL,
+                Cause.INTERRUPTED,
+                "interrupted (Ctrl-C) during this step",
+                0.0,
+            )
+            steps.append(result)
+            steps += [_skipped(s, result) for s, _ in PROBES[len(steps) :]]
+            return steps, True
+        steps.append(result)
+        if result.status is Status.FAIL:
+            stopped = result
+    return steps, False
+
+
+def _run_one(ctx: RunContext, step_id: StepId, probe: Probe) -> StepResult:
+    record = StepRecord(step_id)
+    ctx.step = record
+    ctx.session.recorder = record
+    try:
+        return _guarded(ctx, record, probe)
+    finally:
+        ctx.support.request_ids += [
+            RequestId(step=step_id, header=h, value=v) for h, v in record.request_ids
+        ]
+
+
+def _guarded(ctx: RunContext, record: StepRecord, probe: Probe) -> StepResult:
+    started = time.monotonic()
+    try:
+        ctx.session.deadline.check()
+        summary = probe(ctx)
+    except Exception as exc:  # a crash is a result row, never a traceback
+        return _failed(record, _as_failure(ctx, record, exc), time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    if record.warnings:
+        cause, message = record.warnings[0]
+        return _result(record, Status.WARN, cause, f"{summary} (warning: {message})", elapsed)
+    return _result(record, Status.PASS, None, summary, elapsed)
+
+
+def _as_failure(ctx: RunContext, record: StepRecord, exc: Exception) -> StepFailed:
+    if isinstance(exc, StepFailed):
+        return exc
+    if isinstance(exc, NetFailure):
+        return net_failed(ctx, exc, "registry")
+    if isinstance(exc, DeadlineExceeded):
+        return StepFailed(
+            Cause.DEADLINE_EXCEEDED,
+            str(exc),
+            [f"raise --deadline (now {ctx.options.deadline:g} s)"],
+        )
+    record.evidence["exception"] = _crash_evidence(exc)
+    return StepFailed(
+        Cause.INTERNAL_ERROR,
+        f"acrdiag failed internally: {type(exc).__name__}: {exc}",
+        ["please report this with the JSON report attached"],
+    )
+
+
+def _failed(record: StepRecord, failed: StepFailed, elapsed: float) -> StepResult:
+    record.evidence.update(failed.evidence)
+    for hint in failed.hints:
+        record.hint(hint)
+    return _result(record, Status.FAIL, failed.cause, failed.summary, elapsed)
+
+
+def _result(
+    record: StepRecord, status: Status, cause: Cause | None, summary: str, elapsed: float
+) -> StepResult:
+    evidence = dict(record.evidence)
+    if record.warnings:
+        evidence["warnings"] = [message for _, message in record.warnings]
+    if record.requests:
+        evidence["requests"] = record.requests
+    return StepResult(
+        id=record.id,
+        number=record.id.number,
+        status=status,
+        cause=cause,
+        summary=summary,
+        evidence=evidence,
+        hints=record.hints,
+        duration_s=round(elapsed, 4),
+        phases_s={k: round(v, 4) for k, v in record.phases.items()},
+    )
+
+
+def _skipped(step_id: StepId, failed: StepResult) -> StepResult:
+    return StepResult(
+        id=step_id,
+        number=step_id.number,
+        status=Status.SKIPPED,
+        summary=f"skipped: step {failed.number} ({failed.id.value}) failed",
+    )
+
+
+def _crash_evidence(exc: BaseException) -> dict[str, Any]:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = [f"{f.filename.rsplit('/acrdiag/', 1)[-1]}:{f.lineno} in {f.name}" for f in frames[-4:]]
+    return {"type": type(exc).__name__, "where": where}
+
+
+def _report(
+    ctx: RunContext,
+    steps: list[StepResult],
+    started_at: datetime,
+    duration: float,
+    interrupted: bool,
+) -> Report:
+    report = Report(
+        tool=ToolInfo(version=__version__),
+        target=_target_of(ctx.options),
+        started_at=started_at,
+        duration_s=round(duration, 4),
+        verdict=_verdict(steps, interrupted),
+        support=ctx.support,
+        environment=ctx.environment,
+        steps=steps,
+    )
+    return scrub(report, ctx.secrets)
+
+
+def _target_of(options: RunOptions) -> Target:
+    ref = options.reference
+    return Target(
+        reference=ref.given,
+        normalized=ref.normalized,
+        registry=ref.registry,
+        repository=ref.repository,
+        tag=ref.tag,
+        digest=ref.digest,
+        platform=str(options.platform),
+    )
+
+
+def _verdict(steps: list[StepResult], interrupted: bool) -> Verdict:
+    failed = next((s for s in steps if s.status is Status.FAIL), None)
+    if failed is None:
+        warned = [s for s in steps if s.status is Status.WARN]
+        summary = "the pull works" + (f" with {len(warned)} warning(s)" if warned else "")
+        return Verdict(status="warn" if warned else "ok", summary=summary, exit_code=ExitCode.OK)
+    if interrupted:
+        code = ExitCode.INTERRUPTED
+    elif failed.cause is Cause.INTERNAL_ERROR:
+        code = ExitCode.INTERNAL_ERROR
+    else:
+        code = ExitCode.for_step(failed.number)
+    return Verdict(
+        status="fail",
+        failed_step=failed.id,
+        failed_step_number=failed.number,
+        cause=failed.cause,
+        summary=f"step {failed.number} ({failed.id.value}) failed: {failed.summary}",
+        exit_code=int(code),
+    )
+
+
+def scrub(report: Report, secrets: set[str]) -> Report:
+    """Last line of defence: no secret survives into any output, whatever a probe recorded."""
+    data = _scrub_value(report.model_dump(mode="json"), sorted(secrets, key=len, reverse=True))
+    return Report.model_validate(data)
+
+
+def _scrub_value(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        return redact_text(value, secrets)
+    if isinstance(value, list):
+        return [_scrub_value(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub_value(v, secrets) for k, v in value.items()}
+    return value

@@ -1,0 +1,204 @@
+"""Concrete next steps for network failures, by hop (registry, realm, storage).
+
+Hints name the real thing to change: the DNS record, the allowlist, the
+NO_PROXY entry, the CA file. Probe-specific hints live beside their probe.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from acrdiag.causes import Cause
+
+if TYPE_CHECKING:
+    from acrdiag.context import RunContext
+    from acrdiag.net.errors import NetFailure
+
+_ALIYUN = re.compile(r"\.aliyuncs\.com$")
+HOP_NAMES = {"registry": "registry", "realm": "token service", "storage": "storage"}
+
+
+def network_hints(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    host = failure.host
+    if failure.cause in (Cause.DNS_NXDOMAIN, Cause.DNS_NO_ANSWER):
+        return dns_missing_hints(host)
+    if failure.cause is Cause.DNS_TIMEOUT:
+        return [dns_timeout_hint()]
+    if failure.cause is Cause.DNS_ERROR:
+        return [
+            "the DNS server failed or the system resolver disagrees with DNS: compare "
+            f"`getent hosts {host}` with `dig {host}`"
+        ]
+    if failure.cause in (Cause.PROXY_UNREACHABLE, Cause.PROXY_REFUSED, Cause.PROXY_AUTH_REQUIRED):
+        return proxy_hints(ctx, failure, hop)
+    handler = _BY_CAUSE.get(failure.cause)
+    return handler(ctx, failure, hop) if handler else []
+
+
+def dns_missing_hints(host: str) -> list[str]:
+    if "-registry-vpc." in host or re.match(
+        r"^(registry|registry-intl|crpi-[a-z0-9]+)-vpc\.", host
+    ):
+        public = host.replace("-vpc.", ".", 1)
+        return [
+            f"{host} is an ACR VPC endpoint: it resolves only inside a VPC linked to the instance "
+            "(ACR console > Access Control > VPC; the PrivateZone record is created there)",
+            f"outside that VPC use the public endpoint {public} and add your egress IP to the "
+            "instance's internet access control allowlist",
+        ]
+    if "-internal." in host and _ALIYUN.search(host):
+        return [
+            f"{host} is an Alibaba Cloud internal endpoint: it works only from Alibaba Cloud "
+            "in the same region; outside it, pull through the public endpoint",
+        ]
+    if host.endswith(".cr.aliyuncs.com"):
+        return [
+            f"check the instance name and region in {host} against the ACR console "
+            "(Instance > Access Control shows the instance's domains)"
+        ]
+    return [
+        f"check the spelling of {host}; `dig {host}` asks DNS directly, "
+        f"`getent hosts {host}` asks the system resolver as docker does"
+    ]
+
+
+def dns_timeout_hint() -> str:
+    return (
+        "no DNS server answered: check the nameserver lines in /etc/resolv.conf (on Alibaba "
+        "Cloud ECS: 100.100.2.136 and 100.100.2.138) and that UDP/TCP port 53 is open"
+    )
+
+
+def proxy_hints(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    name = HOP_NAMES.get(hop, hop)
+    hints = [
+        f"the {name} host {failure.host} goes through the proxy {failure.proxy}, "
+        "which does not work: fix or allow it on the proxy, or add the host to NO_PROXY "
+        "if it should be reached directly"
+    ]
+    registry_route = ctx.environment.proxies.get("registry", "")
+    if hop != "registry" and registry_route.startswith("direct"):
+        hints.append(
+            f"the registry goes direct ({registry_route}) while the {name} host does "
+            f"not: add {_domain_of(failure.host)} to NO_PROXY or allow it on the proxy"
+        )
+    return hints
+
+
+def _domain_of(host: str) -> str:
+    # A NO_PROXY entry "oss-<region>.aliyuncs.com" covers every bucket's virtual host.
+    match = re.search(r"(^|\.)(oss-[a-z0-9-]+\.aliyuncs\.com)$", host)
+    return match.group(2) if match else host
+
+
+def _tcp_refused(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    return [
+        f"nothing accepts connections on {failure.host} at that port: wrong port, a stopped "
+        "service, or a firewall that rejects"
+    ]
+
+
+def _tcp_timeout(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    host = failure.host
+    hints = [f"packets to {host} are dropped: a firewall, security group or route"]
+    if hop == "registry" and host.endswith(".cr.aliyuncs.com"):
+        hints.append(
+            "ACR Enterprise instances drop traffic until your source is allowed: add "
+            "your egress IP to the internet access control list (public endpoint) or "
+            "link your VPC (VPC endpoint)"
+        )
+    if hop == "storage" and "-internal." in host:
+        hints.append(
+            f"{host} is an internal OSS endpoint, reachable only from Alibaba Cloud in "
+            "the same region: pull through the public registry endpoint from elsewhere"
+        )
+    elif hop == "storage":
+        hints.append(f"allow outbound HTTPS to {host} (object storage) as well as to the registry")
+    if hop == "realm":
+        hints.append(f"the token service {host} is a separate host from the registry: allow it too")
+    return hints
+
+
+def _tcp_unreachable(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    return [f"no route to {failure.host}: check the default route, VPN and IPv6 connectivity"]
+
+
+def _tls_untrusted(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    return [
+        f"trust used: {ctx.trust.description}",
+        f"if {failure.host} uses a private CA, pass it with --ca-file (docker reads it from "
+        f"/etc/docker/certs.d/{failure.host}/ca.crt)",
+        "a TLS-inspecting proxy or firewall re-signing traffic also looks like this: compare the "
+        "issuer with your organisation's CA",
+    ]
+
+
+def _tls_mismatch(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    return [
+        f"the certificate does not name {failure.host}: DNS may point at another server, or "
+        "use the name the certificate gives"
+    ]
+
+
+def _tls_expired(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    return [
+        "the certificate is outside its validity period; if the server renewed it, check the "
+        "local clock (`date -u`, chrony/ntp): a wrong clock makes valid certificates fail"
+    ]
+
+
+def _tls_error(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    if "plain HTTP" in failure.message:
+        return [
+            "the port speaks plain HTTP: use --plain-http (docker needs the registry in "
+            "insecure-registries)"
+        ]
+    return [
+        "the TLS handshake failed: check the protocol versions and ciphers the server allows, "
+        "and whether a middlebox interferes"
+    ]
+
+
+def _read_timeout(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    return [
+        f"{failure.host} accepted the connection but did not answer within "
+        f"--timeout {ctx.options.timeout:g} s: an overloaded server or a middlebox holding "
+        "the connection"
+    ]
+
+
+def _reset(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    return [
+        "the connection was cut mid-exchange: a proxy or firewall with a short idle timeout, "
+        "or an MTU problem on the path"
+    ]
+
+
+def _protocol(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    hints = [f"{failure.host} did not answer with valid HTTP"]
+    if ctx.options.plain_http and hop == "registry":
+        hints.append("the port may speak TLS: drop --plain-http")
+    return hints
+
+
+def _deadline(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    return [
+        f"the whole run is bounded by --deadline {ctx.options.deadline:g} s; raise it for "
+        "slow links or large blobs"
+    ]
+
+
+_BY_CAUSE = {
+    Cause.TCP_REFUSED: _tcp_refused,
+    Cause.TCP_TIMEOUT: _tcp_timeout,
+    Cause.TCP_UNREACHABLE: _tcp_unreachable,
+    Cause.TLS_UNTRUSTED: _tls_untrusted,
+    Cause.TLS_HOSTNAME_MISMATCH: _tls_mismatch,
+    Cause.TLS_EXPIRED: _tls_expired,
+    Cause.TLS_ERROR: _tls_error,
+    Cause.READ_TIMEOUT: _read_timeout,
+    Cause.CONNECTION_RESET: _reset,
+    Cause.PROTOCOL_ERROR: _protocol,
+    Cause.DEADLINE_EXCEEDED: _deadline,
+}

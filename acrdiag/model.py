@@ -1,0 +1,135 @@
+"""The report model: the one thing probes produce and renderers read.
+
+Field names are public API (see README "JSON report"); add fields freely,
+rename none without bumping SCHEMA_VERSION. ``None`` means "not learned".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from acrdiag.causes import Cause
+
+SCHEMA_VERSION = 1
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIPPED = "skipped"
+
+
+class StepId(StrEnum):
+    REACHABILITY = "reachability"
+    CHALLENGE = "challenge"
+    AUTH_ENDPOINT = "auth_endpoint"
+    TOKEN_SCOPE = "token_scope"
+    MANIFEST = "manifest"
+    OSS_RESOLUTION = "oss_resolution"
+    BLOB_FETCH = "blob_fetch"
+
+    @property
+    def number(self) -> int:
+        return list(StepId).index(self) + 1
+
+    @property
+    def label(self) -> str:
+        return STEP_TITLES[self]
+
+
+STEP_TITLES: dict[StepId, str] = {
+    StepId.REACHABILITY: "Registry reachable (DNS, TCP, TLS, /v2/)",
+    StepId.CHALLENGE: "Authentication challenge",
+    StepId.AUTH_ENDPOINT: "Token from the authorization service",
+    StepId.TOKEN_SCOPE: "Token grants pull",
+    StepId.MANIFEST: "Manifest",
+    StepId.OSS_RESOLUTION: "Blob redirect to storage",
+    StepId.BLOB_FETCH: "Blob download and digest",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+
+class StepResult(_Model):
+    id: StepId
+    number: int
+    status: Status
+    cause: Cause | None = None
+    summary: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    hints: list[str] = Field(default_factory=list)
+    duration_s: float = 0.0
+    phases_s: dict[str, float] = Field(default_factory=dict)
+
+
+class Target(_Model):
+    reference: str
+    normalized: str | None = None
+    registry: str | None = None
+    repository: str | None = None
+    tag: str | None = None
+    digest: str | None = None
+    platform: str | None = None
+
+
+class Verdict(_Model):
+    status: Literal["ok", "warn", "fail"]
+    failed_step: StepId | None = None
+    failed_step_number: int | None = None
+    cause: Cause | None = None
+    summary: str
+    exit_code: int
+
+
+class RequestId(_Model):
+    step: StepId
+    header: str
+    value: str
+
+
+class Support(_Model):
+    registry_kind: str | None = None
+    instance_id: str | None = None
+    instance_name: str | None = None
+    region: str | None = None
+    endpoint_type: str | None = None
+    bucket: str | None = None
+    storage_endpoint: str | None = None
+    storage_endpoint_type: str | None = None
+    request_ids: list[RequestId] = Field(default_factory=list)
+
+
+class Environment(_Model):
+    """What acrdiag used, so a reader can tell whether it saw what the puller sees."""
+
+    resolver: str | None = None
+    trust: str | None = None
+    proxies: dict[str, str] = Field(default_factory=dict)
+    credentials: str | None = None
+
+
+class ToolInfo(_Model):
+    name: str = "acrdiag"
+    version: str
+
+
+class Report(_Model):
+    schema_version: int = SCHEMA_VERSION
+    tool: ToolInfo
+    target: Target
+    started_at: datetime
+    duration_s: float
+    verdict: Verdict
+    support: Support
+    environment: Environment = Field(default_factory=Environment)
+    steps: list[StepResult]
+
+    def failed(self) -> StepResult | None:
+        return next((s for s in self.steps if s.status is Status.FAIL), None)

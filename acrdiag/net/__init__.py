@@ -1,0 +1,1 @@
+"""Network layer: resolution, connections with per-phase timing, proxies, error classification."""

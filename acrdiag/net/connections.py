@@ -1,0 +1,142 @@
+"""Connections that resolve through our resolver and time each phase.
+
+httpcore hides DNS inside connect_tcp and gives no per-phase timing, so this
+backend resolves first (once per host, see dns.py), dials the address itself,
+clamps every socket wait to the run's deadline and keeps what the TLS
+handshake showed on the connection, for the probes to report.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpcore
+
+from acrdiag.deadline import Deadline
+from acrdiag.net.dns import HostResolver, Lookup
+
+MAX_ADDRESSES = 3
+CONNECTION_INFO = "acrdiag_connection"
+
+
+class DnsLookupFailed(Exception):
+    def __init__(self, lookup: Lookup) -> None:
+        super().__init__(lookup.detail)
+        self.lookup = lookup
+
+
+@dataclass
+class ConnectionInfo:
+    host: str
+    port: int
+    address: str
+    tcp_s: float
+    tls_s: float | None = None
+    tls_version: str | None = None
+    tls_server_name: str | None = None
+    cert_der: bytes | None = None
+    requests: int = 0
+
+
+PhaseSink = Callable[[str, float], None]
+
+
+class TracingBackend(httpcore.NetworkBackend):
+    def __init__(self, resolver: HostResolver, deadline: Deadline, record: PhaseSink) -> None:
+        self._inner = httpcore.SyncBackend()
+        self.resolver = resolver
+        self.deadline = deadline
+        self.record = record
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        lookup = self.resolver.lookup(host)
+        if not lookup.ok:
+            raise httpcore.ConnectError(lookup.detail) from DnsLookupFailed(lookup)
+        failure: Exception | None = None
+        for address in lookup.addresses[:MAX_ADDRESSES]:
+            started = time.monotonic()
+            try:
+                stream = self._inner.connect_tcp(
+                    address, port, self.deadline.clamp(timeout), local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                self.record("tcp", time.monotonic() - started)
+                failure = type(exc)(f"{_join(address, port)}: {exc or 'timed out'}")
+                failure.__cause__ = exc
+                continue
+            elapsed = time.monotonic() - started
+            self.record("tcp", elapsed)
+            return TracingStream(stream, ConnectionInfo(host, port, address, elapsed), self)
+        assert failure is not None  # a successful lookup has at least one address
+        raise failure
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:  # pragma: no cover - registries are not reached over unix sockets
+        raise httpcore.ConnectError("unix sockets are not supported")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class TracingStream(httpcore.NetworkStream):
+    def __init__(
+        self, inner: httpcore.NetworkStream, info: ConnectionInfo, backend: TracingBackend
+    ) -> None:
+        self._inner = inner
+        self.info = info
+        self._backend = backend
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._backend.deadline.clamp(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._backend.deadline.clamp(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        started = time.monotonic()
+        self.info.tls_server_name = server_hostname
+        try:
+            inner = self._inner.start_tls(
+                ssl_context, server_hostname, self._backend.deadline.clamp(timeout)
+            )
+        finally:
+            self.info.tls_s = time.monotonic() - started
+            self._backend.record("tls", self.info.tls_s)
+        # httpcore hands out the socket's internal _ssl._SSLSocket: duck-type it.
+        ssl_object = inner.get_extra_info("ssl_object")
+        if hasattr(ssl_object, "version") and hasattr(ssl_object, "getpeercert"):
+            self.info.tls_version = ssl_object.version()
+            self.info.cert_der = ssl_object.getpeercert(True)
+        return TracingStream(inner, self.info, self._backend)
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        if info == CONNECTION_INFO:
+            return self.info
+        return self._inner.get_extra_info(info)
+
+
+def _join(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"

@@ -1,0 +1,205 @@
+"""HTTP exchanges for the probes: bounded bodies, per-phase timing, classified failures.
+
+Credentials are never added here: each probe passes its own Authorization
+header, and only to the registry or realm it belongs to. Redirects are never
+followed here: the probes step through them to record each hop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+
+from acrdiag import __version__
+from acrdiag.deadline import Deadline
+from acrdiag.net.connections import CONNECTION_INFO, ConnectionInfo, TracingBackend
+from acrdiag.net.dns import HostResolver, Lookup
+from acrdiag.net.errors import BodyTooLarge, classify
+from acrdiag.net.proxy import ProxyConfig
+from acrdiag.net.tls import Trust
+from acrdiag.net.transport import RoutingTransport
+from acrdiag.redact import redact_url
+
+DEFAULT_MAX_BODY = 64 * 1024
+REQUEST_ID_HEADERS = (
+    "x-oss-request-id",
+    "x-amz-request-id",
+    "x-acr-request-id",
+    "x-request-id",
+    "request-id",
+    "x-ms-request-id",
+    "x-goog-request-id",
+    "cf-ray",
+)
+
+
+class Recorder(Protocol):
+    def add_phase(self, name: str, seconds: float) -> None: ...
+    def add_request(self, entry: dict[str, Any]) -> None: ...
+    def add_request_id(self, header: str, value: str) -> None: ...
+
+
+@dataclass
+class Exchange:
+    """A finished request. ``url`` may carry a signed query: never report it unredacted."""
+
+    method: str
+    url: str
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    connection: ConnectionInfo | None
+    proxy: str | None
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
+class HttpSession:
+    def __init__(
+        self,
+        *,
+        trust: Trust,
+        resolver: HostResolver,
+        proxies: ProxyConfig,
+        timeout: float,
+        deadline: Deadline,
+    ) -> None:
+        self.recorder: Recorder | None = None
+        self.deadline = deadline
+        self.resolver = resolver
+        self._timeout = timeout
+        self._connect_total = 0.0
+        resolver.on_lookup = self._on_lookup
+        backend = TracingBackend(resolver, deadline, self._phase)
+        self.transport = RoutingTransport(backend, trust.context, proxies)
+        self._client = httpx.Client(
+            transport=self.transport,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": f"acrdiag/{__version__}"},
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def fetch(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> Exchange:
+        with self.open(url, method=method, headers=headers) as response:
+            body = self.read_body(response, max_body)
+            return Exchange(
+                method,
+                url,
+                response.status_code,
+                response.headers,
+                body,
+                connection_of(response),
+                self.transport.proxy_for(url),
+            )
+
+    @contextmanager
+    def open(
+        self, url: str, *, method: str = "GET", headers: Mapping[str, str] | None = None
+    ) -> Iterator[httpx.Response]:
+        """Send the request and yield the response with its body unread."""
+        proxy = self.transport.proxy_for(url)
+        started, connect_before = time.monotonic(), self._connect_total
+        try:
+            timeout = httpx.Timeout(self.deadline.clamp(self._timeout))
+            request = self._client.build_request(method, url, headers=headers, timeout=timeout)
+            response = self._client.send(request, stream=True)
+        except Exception as exc:
+            raise self._classified(exc, url, proxy) from exc
+        ttfb = time.monotonic() - started - (self._connect_total - connect_before)
+        self._phase("ttfb", ttfb)
+        self._note(method, url, response, proxy, ttfb)
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def read_body(self, response: httpx.Response, max_body: int) -> bytes:
+        """The decoded body, refusing more than ``max_body`` bytes."""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_body:
+            raise self._classified(BodyTooLarge(max_body), str(response.request.url), None)
+        parts: list[bytes] = []
+        size = 0
+        for chunk in self._guarded(response, response.iter_bytes()):
+            size += len(chunk)
+            if size > max_body:
+                raise self._classified(BodyTooLarge(max_body), str(response.request.url), None)
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def iter_raw(self, response: httpx.Response, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
+        """The undecoded body in chunks, for hashing exactly what was stored."""
+        return self._guarded(response, response.iter_raw(chunk_size))
+
+    def _guarded(self, response: httpx.Response, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        url = str(response.request.url)
+        started = time.monotonic()
+        try:
+            for chunk in chunks:
+                self.deadline.check()
+                yield chunk
+        except Exception as exc:
+            raise self._classified(exc, url, self.transport.proxy_for(url)) from exc
+        finally:
+            self._phase("body", time.monotonic() - started)
+
+    def _classified(self, exc: BaseException, url: str, proxy: str | None) -> BaseException:
+        failure = classify(exc, host=host_of(url), proxy=proxy)
+        return failure if failure is not None else exc
+
+    def _note(
+        self, method: str, url: str, response: httpx.Response, proxy: str | None, ttfb: float
+    ) -> None:
+        info = connection_of(response)
+        entry: dict[str, Any] = {
+            "request": f"{method} {redact_url(url)}",
+            "status": response.status_code,
+            "via": f"proxy {redact_url(proxy)}" if proxy else "direct",
+            "ttfb_s": round(ttfb, 4),
+        }
+        if info is not None:
+            entry["address"] = info.address
+            entry["connection"] = "reused" if info.requests else "new"
+            info.requests += 1
+        if self.recorder is None:
+            return
+        self.recorder.add_request(entry)
+        for name in REQUEST_ID_HEADERS:
+            value = response.headers.get(name)
+            if value:
+                self.recorder.add_request_id(name, value[:200])
+
+    def _on_lookup(self, lookup: Lookup) -> None:
+        self._phase("dns", lookup.duration_s)
+
+    def _phase(self, name: str, seconds: float) -> None:
+        if name in ("dns", "tcp", "tls"):
+            self._connect_total += seconds
+        if self.recorder is not None:
+            self.recorder.add_phase(name, seconds)
+
+
+def connection_of(response: httpx.Response) -> ConnectionInfo | None:
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return None
+    info = stream.get_extra_info(CONNECTION_INFO)
+    return info if isinstance(info, ConnectionInfo) else None

@@ -1,0 +1,122 @@
+"""Trust settings and what the server's certificate says."""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+EXPIRY_WARNING_DAYS = 14
+
+
+@dataclass(frozen=True)
+class Trust:
+    context: ssl.SSLContext
+    description: str
+    verify: bool
+
+
+def build_trust(ca_file: str | None, insecure: bool) -> Trust:
+    """System store (as docker uses), plus --ca-file; --insecure turns verification off."""
+    context = ssl.create_default_context()
+    parts = [_system_store_description()]
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+        parts.append(f"--ca-file {ca_file}")
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        parts = ["verification disabled (--insecure)"]
+    return Trust(context, " + ".join(parts), verify=not insecure)
+
+
+def _system_store_description() -> str:
+    paths = ssl.get_default_verify_paths()
+    chosen = [
+        f"{v}={os.environ[v]}" for v in ("SSL_CERT_FILE", "SSL_CERT_DIR") if os.environ.get(v)
+    ]
+    where = ", ".join(chosen) if chosen else (paths.cafile or paths.capath or "OpenSSL defaults")
+    return f"system store ({where})"
+
+
+@dataclass(frozen=True)
+class Certificate:
+    subject: str
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    names: list[str]
+
+    @property
+    def self_signed(self) -> bool:
+        return self.subject == self.issuer
+
+    def days_left(self, now: datetime) -> float:
+        return (self.not_after - now).total_seconds() / 86400
+
+    def evidence(self, host: str, now: datetime) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(),
+            "days_left": round(self.days_left(now), 1),
+            "names": self.names[:20],
+            "name_matches": name_matches(host, self.names),
+        }
+
+
+def parse_certificate(der: bytes) -> Certificate | None:
+    from cryptography import x509
+
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None
+    names: list[str] = []
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = [str(n) for n in san.get_values_for_type(x509.DNSName)]
+        names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    except x509.ExtensionNotFound:
+        pass
+    return Certificate(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        names=names,
+    )
+
+
+def name_matches(host: str, names: list[str]) -> bool:
+    host = host.lower().rstrip(".")
+    for name in (n.lower() for n in names):
+        if name == host:
+            return True
+        # One wildcard label, leftmost only (RFC 6125).
+        if name.startswith("*.") and host.count(".") == name.count(".") and host.endswith(name[1:]):
+            return True
+    return False
+
+
+def fetch_certificate(address: str, port: int, server_name: str, timeout: float) -> bytes | None:
+    """The leaf certificate, fetched without verification: evidence after a failed handshake."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((address, port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=server_name) as tls,
+        ):
+            return tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError):
+        return None
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""The seven probes, one module each, run in order by the engine."""

@@ -1,0 +1,208 @@
+"""Step 3: the authorization service issues a token (Bearer) or accepts credentials (Basic)."""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import urlencode, urlsplit
+
+from acrdiag.causes import Cause
+from acrdiag.context import RunContext
+from acrdiag.net.errors import NetFailure
+from acrdiag.net.session import Exchange
+from acrdiag.probes.base import StepFailed, net_failed, server_message
+from acrdiag.redact import redact_url
+from acrdiag.registry.token import (
+    DEFAULT_EXPIRES_IN,
+    NoTokenError,
+    TokenError,
+    looks_like_jwt,
+    parse_token_response,
+    pull_scope,
+)
+
+MAX_TOKEN_BODY = 1024 * 1024
+_REALM_REMAP = {
+    Cause.DNS_NXDOMAIN: Cause.REALM_UNRESOLVABLE,
+    Cause.DNS_NO_ANSWER: Cause.REALM_UNRESOLVABLE,
+    Cause.DNS_TIMEOUT: Cause.REALM_UNRESOLVABLE,
+    Cause.DNS_ERROR: Cause.REALM_UNRESOLVABLE,
+    Cause.TCP_REFUSED: Cause.REALM_UNREACHABLE,
+    Cause.TCP_TIMEOUT: Cause.REALM_UNREACHABLE,
+    Cause.TCP_UNREACHABLE: Cause.REALM_UNREACHABLE,
+}
+
+
+def run(ctx: RunContext) -> str:
+    if ctx.facts.auth_scheme == "none":
+        return "not required: the registry allows anonymous access"
+    if ctx.facts.auth_scheme == "basic":
+        return _basic(ctx)
+    return _bearer(ctx)
+
+
+def _basic_header(ctx: RunContext) -> str | None:
+    if not ctx.options.has_credentials:
+        return None
+    pair = f"{ctx.options.username}:{ctx.options.password}".encode()
+    encoded = base64.b64encode(pair).decode()
+    ctx.keep_secret(encoded)
+    return f"Basic {encoded}"
+
+
+def _basic(ctx: RunContext) -> str:
+    header = _basic_header(ctx)
+    if header is None:
+        raise StepFailed(
+            Cause.AUTH_REQUIRED,
+            "the registry wants Basic credentials and none were given",
+            [_login_hint(ctx)],
+        )
+    try:
+        ping = ctx.session.fetch(ctx.facts.registry_url + "/v2/", headers={"Authorization": header})
+    except NetFailure as failure:
+        raise net_failed(ctx, failure, "registry") from failure
+    ctx.step.evidence["status"] = ping.status
+    if ping.status == 401:
+        raise StepFailed(
+            Cause.BAD_CREDENTIALS,
+            f"the registry rejected the Basic credentials of {ctx.options.username!r}",
+            _bad_credentials_hints(ctx),
+        )
+    if ping.status == 403:
+        raise StepFailed(Cause.FORBIDDEN, "the registry refused the credentials (403)")
+    if ping.status != 200:
+        raise StepFailed(Cause.HTTP_ERROR, f"/v2/ with credentials answered {ping.status}")
+    ctx.facts.authorization = header
+    return f"Basic credentials of {ctx.options.username!r} accepted"
+
+
+def _bearer(ctx: RunContext) -> str:
+    challenge = ctx.facts.challenge
+    assert challenge is not None and challenge.realm is not None
+    realm = challenge.realm
+    params = {"scope": pull_scope(ctx.reference.repository)}
+    if challenge.service:
+        params = {"service": challenge.service, **params}
+    if ctx.options.has_credentials:
+        params["account"] = ctx.options.username or ""
+    url = realm + ("&" if urlsplit(realm).query else "?") + urlencode(params)
+    ctx.step.evidence["request"] = {"realm": redact_url(realm), **params}
+    header = _basic_header(ctx)
+    if header and urlsplit(realm).scheme == "http" and not ctx.options.plain_http:
+        raise StepFailed(
+            Cause.INSECURE_REALM,
+            f"refusing to send the password to the plain http realm {redact_url(realm)}",
+            ["configure an https realm on the registry, or use --plain-http if this is a lab"],
+        )
+    try:
+        answer = ctx.session.fetch(
+            url, headers={"Authorization": header} if header else None, max_body=MAX_TOKEN_BODY
+        )
+    except NetFailure as failure:
+        raise net_failed(ctx, failure, "realm", _REALM_REMAP) from failure
+    ctx.step.evidence["status"] = answer.status
+    _check_status(ctx, answer)
+    return _take_token(ctx, answer, realm)
+
+
+def _check_status(ctx: RunContext, answer: Exchange) -> None:
+    status = answer.status
+    if status == 200:
+        return
+    said = server_message(answer.body)
+    detail = f": {said}" if said else ""
+    if said:
+        ctx.step.evidence["server_message"] = said
+    host = urlsplit(str(answer.url)).hostname
+    if status == 401:
+        if ctx.options.has_credentials:
+            raise StepFailed(
+                Cause.BAD_CREDENTIALS,
+                f"the token service {host} rejected the "
+                f"credentials of {ctx.options.username!r}{detail}",
+                _bad_credentials_hints(ctx),
+            )
+        raise StepFailed(
+            Cause.AUTH_REQUIRED,
+            f"the token service {host} requires credentials{detail}",
+            [_login_hint(ctx)],
+        )
+    if status == 403:
+        raise StepFailed(
+            Cause.FORBIDDEN,
+            f"the token service {host} refused (403){detail}",
+            [
+                "the account exists but may not use this registry: check its "
+                "permissions (RAM policy for ACR)"
+            ],
+        )
+    if status == 429:
+        raise StepFailed(Cause.RATE_LIMITED, f"the token service {host} is rate limiting{detail}")
+    if status >= 500:
+        raise StepFailed(
+            Cause.SERVER_ERROR,
+            f"the token service {host} failed with {status}{detail}",
+            ["retry later; if it persists, open a ticket with the request IDs below"],
+        )
+    raise StepFailed(
+        Cause.BAD_RESPONSE,
+        f"the token service {host} answered {status}{detail}",
+        ["the realm URL in the challenge does not lead to a token service"],
+    )
+
+
+def _take_token(ctx: RunContext, answer: Exchange, realm: str) -> str:
+    try:
+        parsed = parse_token_response(answer.body)
+    except NoTokenError as exc:
+        raise StepFailed(
+            Cause.NO_TOKEN,
+            f"the token response holds no token: {exc}",
+            ["the token service answered JSON without token/access_token"],
+        ) from exc
+    except TokenError as exc:
+        kind = answer.headers.get("content-type", "unknown type")
+        raise StepFailed(
+            Cause.BAD_RESPONSE,
+            f"the token service answered 200 with something "
+            f"that is not token JSON ({kind}, {len(answer.body)} bytes): {exc}",
+            ["a proxy or captive portal may answer for the token service"],
+        ) from exc
+    ctx.keep_secret(parsed.token)
+    ctx.facts.token = parsed.token
+    ctx.facts.authorization = f"Bearer {parsed.token}"
+    expires_in = parsed.expires_in
+    ctx.step.evidence["token"] = {
+        "kind": "jwt" if looks_like_jwt(parsed.token) else "opaque",
+        "length": len(parsed.token),
+        "expires_in": expires_in,
+        "issued_at": parsed.issued_at.isoformat() if parsed.issued_at else None,
+        "refresh_token": parsed.has_refresh_token,
+    }
+    lifetime = f"{expires_in} s" if expires_in is not None else f"{DEFAULT_EXPIRES_IN} s (default)"
+    who = f"for {ctx.options.username!r}" if ctx.options.has_credentials else "anonymously"
+    return f"token issued {who} by {urlsplit(realm).hostname}, valid {lifetime}"
+
+
+def _login_hint(ctx: RunContext) -> str:
+    if ctx.support.registry_kind == "ecr":
+        return (
+            "ECR needs user AWS and a password from `aws ecr get-login-password`: "
+            "pass them with -u AWS --password-stdin"
+        )
+    return (
+        "pass credentials: acrdiag run REF -u USER --password-stdin (ACR: the instance's "
+        "access credential or a temporary token from GetAuthorizationToken)"
+    )
+
+
+def _bad_credentials_hints(ctx: RunContext) -> list[str]:
+    hints = [
+        "check the username and password the puller uses (docker login, the Kubernetes pull secret)"
+    ]
+    if (ctx.support.registry_kind or "").startswith("acr"):
+        hints.append(
+            "ACR: the password is the instance's access credential, not the Alibaba "
+            "Cloud account password; temporary tokens (cr_temp_user) expire"
+        )
+    return hints

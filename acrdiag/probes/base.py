@@ -1,0 +1,85 @@
+"""What every probe shares: the failure signal and the network-failure translation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from acrdiag.causes import Cause
+from acrdiag.context import RunContext
+from acrdiag.hints import network_hints
+from acrdiag.net.errors import NetFailure
+from acrdiag.redact import redact_text, redact_url
+
+# A probe gathers evidence into ctx.step and returns its one-line summary, or
+# raises StepFailed. Anything else it raises becomes an internal_error row.
+Probe = Callable[[RunContext], str]
+
+
+class StepFailed(Exception):
+    def __init__(
+        self,
+        cause: Cause,
+        summary: str,
+        hints: Iterable[str] = (),
+        evidence: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(summary)
+        self.cause = cause
+        self.summary = summary
+        self.hints = list(hints)
+        self.evidence = evidence or {}
+
+
+def net_failed(
+    ctx: RunContext,
+    failure: NetFailure,
+    hop: str,
+    remap: dict[Cause, Cause] | None = None,
+) -> StepFailed:
+    """A StepFailed for a network failure on ``hop`` (registry, realm or storage)."""
+    cause = (remap or {}).get(failure.cause, failure.cause)
+    evidence: dict[str, Any] = {"failure": {"phase": failure.phase, "host": failure.host}}
+    if cause is not failure.cause:
+        evidence["failure"]["transport_cause"] = failure.cause.value
+    if failure.proxy:
+        evidence["failure"]["proxy"] = redact_url(failure.proxy)
+    evidence["failure"].update(failure.evidence)
+    return StepFailed(cause, failure.message, network_hints(ctx, failure, hop), evidence)
+
+
+def server_message(body: bytes, limit: int = 300) -> str | None:
+    """The human message of an error body (OCI errors or token-service JSON), redacted."""
+    import json
+
+    from acrdiag.registry.errors import parse_registry_errors
+
+    errors = parse_registry_errors(body)
+    if errors:
+        text = "; ".join(f"{e.code}: {e.message}" if e.message else e.code for e in errors[:3])
+        return redact_text(text, [])[:limit]
+    try:
+        data = json.loads(body[:65536])
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    for key in ("details", "message", "error_description", "error"):
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            return redact_text(value, [])[:limit]
+    return None
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"  # pragma: no cover
+
+
+def short_digest(digest: str) -> str:
+    algorithm, _, hexpart = digest.partition(":")
+    return f"{algorithm}:{hexpart[:12]}" if hexpart else digest

@@ -1,0 +1,220 @@
+"""Step 7: download the blob from storage and verify its size and sha256.
+
+Authorization is sent only to the registry host itself, never across the
+redirect (the OCI spec requires it, and OSS/S3 reject a request carrying both
+a signed URL and an Authorization header).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from acrdiag.causes import Cause
+from acrdiag.context import RunContext
+from acrdiag.net.errors import NetFailure
+from acrdiag.net.session import host_of
+from acrdiag.probes.base import StepFailed, human_size, net_failed
+from acrdiag.probes.oss_resolution import REDIRECT_STATUSES
+from acrdiag.redact import redact_url
+from acrdiag.registry.manifests import Descriptor
+from acrdiag.registry.storage_errors import classify_storage_error, parse_storage_error
+
+MAX_HOPS = 5
+_CLOCK = "sync the local clock (chrony/ntp): signed URLs are checked against the storage clock"
+_STORAGE_HINTS = {
+    Cause.URL_EXPIRED: [_CLOCK, "a download slower than the URL's lifetime also ends like this"],
+    Cause.SIGNATURE_MISMATCH: [
+        "something between you and storage changed the signed URL (a "
+        "proxy re-encoding the query string), or the registry's storage "
+        "keys are wrong"
+    ],
+    Cause.AUTH_HEADER_CONFLICT: [
+        "an Authorization header reached storage with the signed URL: a "
+        "proxy or client forwards it across the redirect; it must not"
+    ],
+    Cause.ACCESS_DENIED: [
+        "storage refused the signed URL: give support the instance ID, bucket "
+        "and request ID below (bucket policy, ACL or VPC endpoint policy)"
+    ],
+    Cause.STORAGE_OBJECT_MISSING: [
+        "the registry points at an object storage does not have: "
+        "open a ticket with the bucket, digest and request ID below"
+    ],
+}
+
+
+def run(ctx: RunContext) -> str:
+    blob = ctx.facts.blob
+    assert blob is not None
+    if ctx.facts.direct_blob is not None:
+        return _download(ctx, ctx.facts.direct_blob, ctx.reference.api_host, blob)
+    url = ctx.facts.redirect_url
+    assert url is not None
+    seen: list[str] = []
+    for _ in range(MAX_HOPS):
+        seen.append(url)
+        response = _open(ctx, url)
+        if response.status_code not in REDIRECT_STATUSES:
+            if response.status_code != 200:
+                _storage_error(ctx, response)
+            return _download(ctx, response, host_of(url), blob)
+        url = _next_hop(ctx, url, response, seen)
+    raise StepFailed(
+        Cause.TOO_MANY_REDIRECTS,
+        f"more than {MAX_HOPS} redirects after the registry",
+        ["the storage or CDN redirects in a chain; check its configuration"],
+    )
+
+
+def _open(ctx: RunContext, url: str) -> httpx.Response:
+    headers = {"Accept-Encoding": "identity"}
+    if host_of(url) == ctx.reference.api_host and ctx.facts.authorization:
+        headers["Authorization"] = ctx.facts.authorization
+    try:
+        response: httpx.Response = ctx.resources.enter_context(
+            ctx.session.open(url, headers=headers)
+        )
+    except NetFailure as failure:
+        hop = "registry" if host_of(url) == ctx.reference.api_host else "storage"
+        raise net_failed(ctx, failure, hop) from failure
+    return response
+
+
+def _next_hop(ctx: RunContext, url: str, response: httpx.Response, seen: list[str]) -> str:
+    location: str | None = response.headers.get("location")
+    response.close()
+    if not location:
+        raise StepFailed(Cause.NO_LOCATION, f"{host_of(url)} redirected without a Location")
+    target = urljoin(url, location.strip())
+    ctx.step.evidence.setdefault("hops", []).append(redact_url(target))
+    if urlsplit(target).scheme not in ("http", "https") or not urlsplit(target).hostname:
+        raise StepFailed(
+            Cause.PROTOCOL_ERROR,
+            f"{host_of(url)} redirected to an unusable URL {redact_url(target)}",
+        )
+    if target in seen:
+        raise StepFailed(Cause.TOO_MANY_REDIRECTS, f"the storage redirects loop at {host_of(url)}")
+    return target
+
+
+def _storage_error(ctx: RunContext, response: httpx.Response) -> None:
+    status = response.status_code
+    host = host_of(str(response.request.url))
+    try:
+        body = ctx.session.read_body(response, 64 * 1024)
+    except NetFailure:
+        body = b""
+    error = parse_storage_error(body, dict(response.headers))
+    cause = classify_storage_error(error, status) if error else _by_status(status)
+    shown: dict[str, Any] = {"status": status, "host": host}
+    if error is not None:
+        shown.update(
+            {
+                "code": error.code,
+                "message": error.message,
+                "ec": error.ec,
+                "request_id": error.request_id,
+                "host_id": error.host_id,
+            }
+        )
+        if error.request_id:
+            ctx.step.add_request_id("RequestId", error.request_id)
+    ctx.step.evidence["storage_error"] = shown
+    said = f" {error.code}: {error.message}" if error and error.code else ""
+    ec = f" (EC {error.ec})" if error and error.ec else ""
+    raise StepFailed(
+        cause, f"storage {host} answered {status}{said}{ec}", _STORAGE_HINTS.get(cause, [])
+    )
+
+
+def _by_status(status: int) -> Cause:
+    if status == 403:
+        return Cause.ACCESS_DENIED
+    if status == 404:
+        return Cause.STORAGE_OBJECT_MISSING
+    return Cause.SERVER_ERROR if status >= 500 else Cause.HTTP_ERROR
+
+
+def _download(ctx: RunContext, response: httpx.Response, host: str, blob: Descriptor) -> str:
+    hasher = hashlib.sha256()
+    size = 0
+    started = time.monotonic()
+    try:
+        for chunk in ctx.session.iter_raw(response):
+            size += len(chunk)
+            if size > blob.size:
+                raise StepFailed(
+                    Cause.SIZE_MISMATCH,
+                    f"{host} sent more than the {blob.size:,} bytes the manifest declares",
+                    _corrupt_hints(ctx),
+                )
+            hasher.update(chunk)
+    except NetFailure as failure:
+        _interrupted(ctx, failure, size, blob)
+    elapsed = max(time.monotonic() - started, 1e-6)
+    digest = "sha256:" + hasher.hexdigest()
+    rate = size / elapsed / 1e6
+    ctx.step.evidence["download"] = {
+        "host": host,
+        "bytes": size,
+        "expected_bytes": blob.size,
+        "seconds": round(elapsed, 4),
+        "mb_per_s": round(rate, 2),
+        "sha256": digest,
+    }
+    if size != blob.size:
+        raise StepFailed(
+            Cause.SIZE_MISMATCH,
+            f"{host} sent {size:,} bytes, the manifest declares {blob.size:,}",
+            _corrupt_hints(ctx),
+        )
+    if blob.digest.startswith("sha256:") and digest != blob.digest:
+        raise StepFailed(
+            Cause.DIGEST_MISMATCH,
+            f"the blob from {host} hashes to {digest}, not {blob.digest}",
+            _corrupt_hints(ctx),
+        )
+    return (
+        f"downloaded {human_size(size)} from {host} in {elapsed:.2f} s "
+        f"({rate:.1f} MB/s); sha256 verified"
+    )
+
+
+def _interrupted(ctx: RunContext, failure: NetFailure, size: int, blob: Descriptor) -> None:
+    progress = f"after {size:,} of {blob.size:,} bytes"
+    ctx.step.evidence["download"] = {
+        "host": failure.host,
+        "bytes": size,
+        "expected_bytes": blob.size,
+    }
+    if failure.cause is Cause.CONNECTION_RESET:
+        raise StepFailed(
+            Cause.TRUNCATED,
+            f"the download from {failure.host} ended {progress}: {failure.message}",
+            [
+                "the connection to storage was cut: a proxy or "
+                "firewall idle timeout, or an unstable path; "
+                "docker retries, but this node's path is weak"
+            ],
+        )
+    if failure.cause is Cause.READ_TIMEOUT:
+        raise StepFailed(
+            Cause.READ_TIMEOUT,
+            f"the download from {failure.host} stalled {progress}",
+            ["storage stopped sending: throughput to this host is the problem"],
+        )
+    raise net_failed(ctx, failure, "storage")
+
+
+def _corrupt_hints(ctx: RunContext) -> list[str]:
+    bucket = ctx.support.bucket or "the bucket"
+    return [
+        f"the object in {bucket} does not match its digest: storage corruption, or a caching "
+        "proxy/CDN serving other content; open a ticket with the digest, bucket and request "
+        "IDs below"
+    ]

@@ -1,0 +1,102 @@
+"""Step 2: what /v2/ asks for: no auth, Bearer (realm, service, scope) or Basic."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from acrdiag.causes import Cause
+from acrdiag.context import RunContext
+from acrdiag.probes.base import StepFailed
+from acrdiag.registry.challenge import (
+    Challenge,
+    ChallengeError,
+    parse_www_authenticate,
+    pick_challenge,
+)
+from acrdiag.registry.profiles import bucket_hint, profile_from_host, refine_with_service
+
+SUPPORTED = ("bearer", "basic")
+
+
+def run(ctx: RunContext) -> str:
+    ping = ctx.facts.ping
+    assert ping is not None
+    if ping.status == 200:
+        ctx.facts.auth_scheme = "none"
+        return "no authentication required: /v2/ answered 200"
+    values = ping.headers.get_list("www-authenticate")
+    if not values:
+        raise StepFailed(
+            Cause.MISSING_CHALLENGE,
+            "/v2/ answered 401 without a WWW-Authenticate "
+            "header, so no client can know how to log in",
+            [
+                "the registry or a proxy in front of it strips the header; check the "
+                "reverse proxy configuration"
+            ],
+        )
+    ctx.step.evidence["www_authenticate"] = values[:4]
+    try:
+        challenges = parse_www_authenticate(values)
+    except ChallengeError as exc:
+        raise StepFailed(
+            Cause.MALFORMED_CHALLENGE,
+            f"WWW-Authenticate cannot be parsed: {exc}",
+            [
+                "the registry sends a header clients cannot parse; report it to the "
+                "registry operator with the header value above"
+            ],
+        ) from exc
+    ctx.step.evidence["challenges"] = [{"scheme": c.scheme, **c.params} for c in challenges]
+    chosen = pick_challenge(challenges)
+    if chosen is None or chosen.scheme not in SUPPORTED:
+        schemes = ", ".join(c.scheme for c in challenges) or "none"
+        raise StepFailed(
+            Cause.UNSUPPORTED_SCHEME,
+            f"the registry asks for {schemes}; docker and containerd speak only Bearer and Basic",
+            ["pullers cannot log in to this registry as configured"],
+        )
+    ctx.facts.challenge = chosen
+    ctx.facts.auth_scheme = chosen.scheme
+    if chosen.scheme == "basic":
+        return f"Basic authentication (realm {chosen.realm or 'unnamed'})"
+    return _bearer(ctx, chosen)
+
+
+def _bearer(ctx: RunContext, chosen: Challenge) -> str:
+    realm = chosen.realm
+    parts = urlsplit(realm or "")
+    if not realm or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise StepFailed(
+            Cause.MALFORMED_CHALLENGE,
+            f"the Bearer challenge has no usable realm "
+            f"({realm!r}); clients cannot find the token service",
+            ["the registry's auth.token.realm setting must be an absolute URL"],
+        )
+    _fill_support(ctx, chosen)
+    if parts.scheme == "http" and not ctx.options.plain_http:
+        ctx.step.warn(
+            Cause.INSECURE_REALM,
+            f"the token service {realm} is plain http for an "
+            "https registry: credentials would cross the network unencrypted",
+            "configure an https realm on the registry",
+        )
+    ctx.environment.proxies["realm"] = ctx.proxies.explain(realm)
+    service = f", service {chosen.service}" if chosen.service else ""
+    return f"Bearer token from {realm}{service}"
+
+
+def _fill_support(ctx: RunContext, chosen: Challenge) -> None:
+    profile, instance_id = refine_with_service(
+        profile_from_host(ctx.reference.api_host), chosen.service
+    )
+    ctx.support.registry_kind = profile.kind
+    ctx.support.region = ctx.support.region or profile.region
+    ctx.support.instance_name = ctx.support.instance_name or profile.instance_name
+    ctx.support.endpoint_type = ctx.support.endpoint_type or profile.endpoint_type
+    if instance_id:
+        ctx.support.instance_id = instance_id
+        ctx.step.evidence["instance_id_from"] = "challenge service"
+    expected = bucket_hint(profile, instance_id)
+    if expected:
+        ctx.step.evidence["expected_bucket"] = expected

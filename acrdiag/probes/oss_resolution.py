@@ -1,0 +1,208 @@
+"""Step 6: the registry redirects the blob to storage; the storage host resolves.
+
+The redirect names the bucket, the storage endpoint and whether it is the
+internal (VPC) or public one: what support asks for, and where most
+"the registry works but the pull hangs" cases break.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urljoin, urlsplit
+
+from acrdiag.causes import Cause
+from acrdiag.context import RunContext
+from acrdiag.hints import dns_missing_hints, dns_timeout_hint
+from acrdiag.net.dns import Lookup
+from acrdiag.net.errors import NetFailure
+from acrdiag.net.session import Exchange, connection_of
+from acrdiag.probes.base import StepFailed, net_failed, short_digest
+from acrdiag.probes.registry_status import raise_for_status
+from acrdiag.registry.storage import (
+    LocationError,
+    StorageLocation,
+    classify_address,
+    parse_location,
+)
+
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+EXPIRY_WARNING_S = 60
+_SECRET_KEY_PARTS = (
+    "signature",
+    "credential",
+    "token",
+    "accesskeyid",
+    "sig",
+    "key-pair-id",
+    "policy",
+    "security",
+)
+_DNS_REMAP = {
+    Cause.DNS_NXDOMAIN: Cause.REDIRECT_HOST_NXDOMAIN,
+    Cause.DNS_NO_ANSWER: Cause.REDIRECT_HOST_NXDOMAIN,
+    Cause.DNS_TIMEOUT: Cause.REDIRECT_DNS_TIMEOUT,
+}
+
+
+def run(ctx: RunContext) -> str:
+    blob = ctx.facts.blob
+    assert blob is not None
+    url = f"{ctx.facts.registry_url}/v2/{ctx.reference.repository}/blobs/{blob.digest}"
+    headers = {"Authorization": ctx.facts.authorization} if ctx.facts.authorization else None
+    try:
+        response = ctx.resources.enter_context(ctx.session.open(url, headers=headers))
+    except NetFailure as failure:
+        raise net_failed(ctx, failure, "registry") from failure
+    status = response.status_code
+    ctx.step.evidence["status"] = status
+    if status == 200:
+        ctx.facts.direct_blob = response  # step 7 reads it: no second request
+        ctx.environment.proxies["storage"] = "none: the registry serves blobs itself"
+        return f"the registry serves {short_digest(blob.digest)} itself (200, no redirect)"
+    if status not in REDIRECT_STATUSES:
+        body = ctx.session.read_body(response, 64 * 1024)
+        answer = Exchange("GET", url, status, response.headers, body, connection_of(response), None)
+        raise_for_status(ctx, answer, f"blob {short_digest(blob.digest)}", Cause.BLOB_UNKNOWN)
+        raise StepFailed(Cause.HTTP_ERROR, f"blob {short_digest(blob.digest)}: unexpected {status}")
+    location = _location(ctx, url, response.headers.get("location"))
+    response.close()
+    return _resolve(ctx, location, status)
+
+
+def _location(ctx: RunContext, url: str, header: str | None) -> StorageLocation:
+    if not header:
+        raise StepFailed(
+            Cause.NO_LOCATION,
+            "the registry answered a redirect without a Location header",
+            ["the registry's storage redirect is misconfigured"],
+        )
+    absolute = urljoin(url, header.strip())
+    _keep_signature(ctx, absolute)
+    try:
+        location = parse_location(
+            header.strip(), base_url=url, registry_host=ctx.reference.api_host
+        )
+    except LocationError as exc:
+        raise StepFailed(
+            Cause.NO_LOCATION,
+            f"the redirect's Location is unusable: {exc}",
+            ["the registry's storage redirect is misconfigured"],
+        ) from exc
+    ctx.facts.redirect_url = absolute
+    ctx.facts.redirect = location
+    return location
+
+
+def _keep_signature(ctx: RunContext, url: str) -> None:
+    for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=False):
+        if any(part in key.lower() for part in _SECRET_KEY_PARTS):
+            ctx.keep_secret(value)
+
+
+def _resolve(ctx: RunContext, location: StorageLocation, status: int) -> str:
+    _fill_support(ctx, location)
+    now = ctx.now()
+    ctx.step.evidence["redirect"] = _redirect_evidence(location, now)
+    _check_expiry(ctx, location, now)
+    route = ctx.proxies.explain(ctx.facts.redirect_url or "")
+    ctx.environment.proxies["storage"] = route
+    proxied = ctx.proxies.proxy_for(ctx.facts.redirect_url or "") is not None
+    lookup = ctx.resolver.lookup(location.host)
+    ctx.step.evidence["dns"] = _dns_evidence(lookup)
+    if not lookup.ok:
+        _dns_failed(ctx, location, lookup, proxied)
+    where = ", ".join(lookup.addresses[:2]) or "resolved by the proxy"
+    bucket = f"bucket {location.bucket} on " if location.bucket else ""
+    left = _lifetime_text(location, now)
+    return f"{status} → {bucket}{location.host} ({location.endpoint_type}, {where}){left}"
+
+
+def _fill_support(ctx: RunContext, location: StorageLocation) -> None:
+    host = location.host
+    if location.bucket and host.startswith(location.bucket + "."):
+        host = host[len(location.bucket) + 1 :]
+    ctx.support.storage_endpoint = host
+    ctx.support.storage_endpoint_type = location.endpoint_type
+    if location.bucket:
+        ctx.support.bucket = location.bucket
+    if location.region and not ctx.support.region:
+        ctx.support.region = location.region
+
+
+def _redirect_evidence(location: StorageLocation, now: datetime) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "url": location.url_redacted,
+        "host": location.host,
+        "provider": location.provider,
+        "bucket": location.bucket,
+        "region": location.region,
+        "endpoint_type": location.endpoint_type,
+        "signature": location.signature,
+    }
+    if location.expires_at is not None:
+        out["expires_at"] = location.expires_at.isoformat()
+        out["expires_in_s"] = round((location.expires_at - now).total_seconds())
+    if location.traffic_limit:
+        out["traffic_limit"] = location.traffic_limit
+    return out
+
+
+def _check_expiry(ctx: RunContext, location: StorageLocation, now: datetime) -> None:
+    if location.expires_at is None:
+        return
+    left = (location.expires_at - now).total_seconds()
+    if left <= 0:
+        raise StepFailed(
+            Cause.URL_EXPIRED,
+            f"the signed storage URL expired {-left:.0f} s ago by "
+            "the local clock, the moment the registry issued it",
+            [
+                "the local clock is ahead of the registry's by more than the URL's "
+                "lifetime: sync it (chrony/ntp)"
+            ],
+        )
+    if left < EXPIRY_WARNING_S:
+        ctx.step.warn(
+            Cause.URL_EXPIRING,
+            f"the signed storage URL expires in {left:.0f} s",
+            "a slow download or a clock ahead of the registry's makes it fail: sync the "
+            "clock and check the bandwidth",
+        )
+
+
+def _dns_evidence(lookup: Lookup) -> dict[str, Any]:
+    out = lookup.evidence()
+    out["address_classes"] = {a: classify_address(a) for a in lookup.addresses[:8]}
+    return out
+
+
+def _dns_failed(ctx: RunContext, location: StorageLocation, lookup: Lookup, proxied: bool) -> None:
+    assert lookup.cause is not None
+    if proxied:
+        ctx.step.warn(lookup.cause, f"{location.host} does not resolve here; the proxy resolves it")
+        return
+    cause = _DNS_REMAP.get(lookup.cause, lookup.cause)
+    hints = (
+        [dns_timeout_hint()]
+        if lookup.cause is Cause.DNS_TIMEOUT
+        else dns_missing_hints(location.host)
+    )
+    if location.endpoint_type == "internal" and ctx.support.endpoint_type == "vpc":
+        hints.append(
+            "pulls through the -vpc registry endpoint are redirected to internal OSS: "
+            "this host must resolve inside the VPC (default VPC DNS 100.100.2.136/138)"
+        )
+    elif location.endpoint_type == "public":
+        hints.append(
+            "the registry resolves but object storage does not: a DNS filter or split "
+            f"DNS blocks {location.host}; storage must be reachable too"
+        )
+    raise StepFailed(cause, lookup.detail, hints)
+
+
+def _lifetime_text(location: StorageLocation, now: datetime) -> str:
+    if location.expires_at is None:
+        return ""
+    minutes = (location.expires_at - now).total_seconds() / 60
+    return f", URL valid {minutes:.0f} min" if minutes >= 1 else ", URL valid <1 min"

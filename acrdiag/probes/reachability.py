@@ -1,0 +1,174 @@
+"""Step 1: the registry host resolves, accepts TCP and TLS, and answers GET /v2/ as a registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acrdiag.causes import Cause
+from acrdiag.context import RunContext
+from acrdiag.hints import dns_missing_hints, dns_timeout_hint
+from acrdiag.net.connections import ConnectionInfo
+from acrdiag.net.errors import NetFailure
+from acrdiag.net.session import Exchange
+from acrdiag.net.tls import EXPIRY_WARNING_DAYS, fetch_certificate, parse_certificate
+from acrdiag.probes.base import StepFailed, net_failed
+from acrdiag.registry.profiles import profile_from_host
+
+API_VERSION_HEADER = "Docker-Distribution-API-Version"
+
+
+def run(ctx: RunContext) -> str:
+    ref = ctx.reference
+    host = ref.api_host
+    scheme = "http" if ctx.options.plain_http else "https"
+    port = ref.port or (80 if ctx.options.plain_http else 443)
+    netloc = f"[{host}]" if ":" in host else host
+    ctx.facts.registry_url = f"{scheme}://{netloc}" + (f":{ref.port}" if ref.port else "")
+    _fill_profile(ctx, host)
+    ctx.environment.proxies["registry"] = ctx.proxies.explain(ctx.facts.registry_url + "/v2/")
+
+    lookup = ctx.resolver.lookup(host)
+    ctx.step.evidence["dns"] = lookup.evidence()
+    if not lookup.ok and ctx.proxies.proxy_for(ctx.facts.registry_url) is None:
+        assert lookup.cause is not None
+        hints = (
+            [dns_timeout_hint()] if lookup.cause is Cause.DNS_TIMEOUT else dns_missing_hints(host)
+        )
+        raise StepFailed(lookup.cause, lookup.detail, hints)
+
+    ping = _ping(ctx, host, port)
+    ctx.facts.ping = ping
+    _check_ping(ctx, ping)
+    return _summary(ctx, ping)
+
+
+def _fill_profile(ctx: RunContext, host: str) -> None:
+    profile = profile_from_host(host)
+    ctx.support.registry_kind = profile.kind
+    ctx.support.instance_name = profile.instance_name
+    ctx.support.region = profile.region
+    ctx.support.endpoint_type = profile.endpoint_type
+
+
+def _ping(ctx: RunContext, host: str, port: int) -> Exchange:
+    try:
+        ping = ctx.session.fetch(ctx.facts.registry_url + "/v2/")
+    except NetFailure as failure:
+        if failure.phase == "tls":
+            _show_rejected_certificate(ctx, host, port)
+        raise net_failed(ctx, failure, "registry") from failure
+    if ping.connection is not None:
+        ctx.step.evidence["connection"] = _connection_evidence(ctx, ping.connection, host)
+    if not ctx.trust.verify and not ctx.options.plain_http:
+        ctx.step.warn(
+            Cause.TLS_VERIFY_DISABLED,
+            "TLS verification is off (--insecure)",
+            "docker verifies certificates unless the registry is in insecure-registries",
+        )
+    return ping
+
+
+def _connection_evidence(ctx: RunContext, info: ConnectionInfo, host: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "address": info.address,
+        "port": info.port,
+        "tcp_s": round(info.tcp_s, 4),
+    }
+    if info.tls_version:
+        out["tls"] = {
+            "version": info.tls_version,
+            "handshake_s": round(info.tls_s or 0, 4),
+            "trust": ctx.trust.description,
+        }
+        cert = parse_certificate(info.cert_der) if info.cert_der else None
+        if cert is not None:
+            out["tls"]["certificate"] = cert.evidence(host, ctx.now())
+            days = cert.days_left(ctx.now())
+            if days < EXPIRY_WARNING_DAYS:
+                ctx.step.warn(
+                    Cause.TLS_EXPIRING_SOON,
+                    f"the certificate of {host} expires in {days:.1f} days",
+                    f"renew the certificate of {host} before {cert.not_after:%Y-%m-%d}",
+                )
+    return out
+
+
+def _show_rejected_certificate(ctx: RunContext, host: str, port: int) -> None:
+    lookup = ctx.resolver.lookup(host)
+    if not lookup.addresses:
+        return
+    der = fetch_certificate(lookup.addresses[0], port, host, min(ctx.options.timeout, 5.0))
+    cert = parse_certificate(der) if der else None
+    if cert is not None:
+        ctx.step.evidence["presented_certificate"] = cert.evidence(host, ctx.now())
+
+
+def _check_ping(ctx: RunContext, ping: Exchange) -> None:
+    status = ping.status
+    api_version = ping.headers.get(API_VERSION_HEADER)
+    ctx.step.evidence["v2"] = {
+        "status": status,
+        "api_version": api_version,
+        "content_type": ping.headers.get("content-type"),
+    }
+    if status in (200, 401):
+        if api_version is None and _looks_like_web_page(ping):
+            raise StepFailed(
+                Cause.NOT_A_REGISTRY,
+                f"/v2/ answered {status} with a web page and no {API_VERSION_HEADER} header",
+                _not_registry_hints(ctx),
+            )
+        return
+    if status == 403:
+        raise StepFailed(Cause.FORBIDDEN, "/v2/ answered 403 Forbidden", _forbidden_hints(ctx))
+    if status == 404:
+        raise StepFailed(
+            Cause.NOT_A_REGISTRY,
+            "/v2/ answered 404: this host does not serve the registry API",
+            _not_registry_hints(ctx),
+        )
+    if status >= 500:
+        raise StepFailed(
+            Cause.SERVER_ERROR,
+            f"/v2/ answered {status}: the registry is failing",
+            ["retry later; if it persists, open a ticket with the request IDs below"],
+        )
+    detail = f"/v2/ answered {status}"
+    if 300 <= status < 400:
+        detail += f" redirecting to {ping.headers.get('location', '(no Location)')}"
+    raise StepFailed(Cause.HTTP_ERROR, detail, _redirect_hints(ctx, status))
+
+
+def _looks_like_web_page(ping: Exchange) -> bool:
+    return "html" in ping.headers.get("content-type", "").lower()
+
+
+def _not_registry_hints(ctx: RunContext) -> list[str]:
+    return [
+        f"{ctx.reference.api_host} answers HTTP but not the registry API at /v2/: check the "
+        "host name and port, and whether a captive portal or proxy answers instead"
+    ]
+
+
+def _forbidden_hints(ctx: RunContext) -> list[str]:
+    if ctx.support.registry_kind == "acr-ee":
+        return [
+            "ACR Enterprise refuses sources not in its access control: add your egress IP to "
+            "the internet allowlist (public endpoint) or link your VPC (VPC endpoint)"
+        ]
+    return ["the registry refuses this client before authentication: an IP allowlist or WAF"]
+
+
+def _redirect_hints(ctx: RunContext, status: int) -> list[str]:
+    if 300 <= status < 400 and ctx.options.plain_http:
+        return ["the registry redirects plain HTTP elsewhere (usually to https): drop --plain-http"]
+    return ["a registry answers /v2/ with 200 or 401; this looks like another service"]
+
+
+def _summary(ctx: RunContext, ping: Exchange) -> str:
+    info = ping.connection
+    where = f" ({info.address})" if info else ""
+    over = f" over {info.tls_version}" if info and info.tls_version else ""
+    if ctx.options.plain_http:
+        over = " over plain HTTP"
+    return f"{ctx.reference.api_host}{where} answers /v2/ with {ping.status}{over}"

@@ -1,0 +1,149 @@
+"""Step 4: the token grants pull on this repository, for this service, now.
+
+The signature is not verified (only the registry can); the claims are read to
+tell "no right" (an empty access list) and clock trouble apart, which the
+registry's bare "unauthorized" does not.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from acrdiag.causes import Cause
+from acrdiag.context import RunContext
+from acrdiag.probes.base import StepFailed
+from acrdiag.registry.token import (
+    TokenError,
+    audience_matches,
+    claim_time,
+    decode_jwt,
+    granted_actions,
+    looks_like_jwt,
+)
+
+# The CNCF registry allows 60 s either way on nbf/exp; ACR issues nbf = iat - 300.
+LEEWAY_S = 60
+SKEW_WARNING_S = 60
+CLOCK_HINT = (
+    "sync the local clock (chrony or ntp; `timedatectl` shows whether it is synced): "
+    "tokens and signed storage URLs are checked against the servers' clocks"
+)
+
+
+def run(ctx: RunContext) -> str:
+    if ctx.facts.auth_scheme == "none":
+        return "not required: the registry allows anonymous access"
+    if ctx.facts.auth_scheme == "basic":
+        return "not applicable: Basic authentication sends the credentials with every request"
+    token = ctx.facts.token or ""
+    if not looks_like_jwt(token):
+        ctx.step.warn(Cause.OPAQUE_TOKEN, "the token is opaque (not a JWT)")
+        return "the token is opaque (not a JWT): the manifest step shows whether it works"
+    try:
+        claims = decode_jwt(token).claims
+    except TokenError as exc:
+        ctx.step.warn(Cause.OPAQUE_TOKEN, f"the token looks like a JWT but does not decode: {exc}")
+        return "the token does not decode: the manifest step shows whether it works"
+    now = ctx.now()
+    ctx.step.evidence["claims"] = _shown_claims(claims)
+    ctx.step.evidence["local_time"] = now.isoformat()
+    _check_times(ctx, claims, now)
+    _check_audience(ctx, claims)
+    actions = _check_access(ctx, claims)
+    return _summary(ctx, claims, actions, now)
+
+
+def _shown_claims(claims: dict[str, Any]) -> dict[str, Any]:
+    shown: dict[str, Any] = {k: claims[k] for k in ("iss", "sub", "aud", "access") if k in claims}
+    for name in ("iat", "nbf", "exp"):
+        when = claim_time(claims, name)
+        if when is not None:
+            shown[name] = when.isoformat()
+    return shown
+
+
+def _check_times(ctx: RunContext, claims: dict[str, Any], now: datetime) -> None:
+    nbf, iat, exp = claim_time(claims, "nbf"), claim_time(claims, "iat"), claim_time(claims, "exp")
+    if iat is not None:
+        skew = (iat - now).total_seconds()
+        ctx.step.evidence["clock_skew_s"] = round(skew, 1)
+        if abs(skew) > SKEW_WARNING_S:
+            ctx.step.warn(
+                Cause.CLOCK_SKEW,
+                f"the local clock is {abs(skew):.0f} s "
+                f"{'behind' if skew > 0 else 'ahead of'} the token service's",
+                CLOCK_HINT,
+            )
+    if exp is not None and (now - exp).total_seconds() > LEEWAY_S:
+        raise StepFailed(
+            Cause.EXPIRED,
+            f"the token expired at {exp:%Y-%m-%d %H:%M:%S} UTC by the "
+            f"local clock ({(now - exp).total_seconds():.0f} s ago)",
+            [CLOCK_HINT, "a token service issuing expired tokens has a wrong clock"],
+        )
+    if nbf is not None and (nbf - now).total_seconds() > LEEWAY_S:
+        ahead = (nbf - now).total_seconds()
+        raise StepFailed(
+            Cause.NOT_YET_VALID,
+            f"the token is valid only from "
+            f"{nbf:%Y-%m-%d %H:%M:%S} UTC, {ahead:.0f} s from now by the local clock",
+            [
+                CLOCK_HINT,
+                "the registry compares nbf with its own clock: a token "
+                "server ahead of the registry gives 'unauthorized' on every pull",
+            ],
+        )
+
+
+def _check_audience(ctx: RunContext, claims: dict[str, Any]) -> None:
+    service = ctx.facts.challenge.service if ctx.facts.challenge else None
+    if service and "aud" in claims and not audience_matches(claims, service):
+        raise StepFailed(
+            Cause.WRONG_AUDIENCE,
+            f"the token is for {claims.get('aud')!r}, the registry is {service!r}",
+            [
+                "the realm issues tokens for another registry: the registry's "
+                "auth.token.service and the token service disagree"
+            ],
+        )
+
+
+def _check_access(ctx: RunContext, claims: dict[str, Any]) -> set[str]:
+    repository = ctx.reference.repository
+    actions = granted_actions(claims, "repository", repository)
+    ctx.step.evidence["granted_actions"] = sorted(actions)
+    if "pull" in actions or "*" in actions:
+        return actions
+    access = claims.get("access")
+    empty = not access
+    summary = (
+        f"the token grants nothing (empty access list) for repository:{repository}:pull"
+        if empty
+        else f"the token grants {sorted(actions) or 'no actions'} on {repository}, not pull"
+    )
+    raise StepFailed(Cause.SCOPE_MISSING, summary, _scope_hints(ctx))
+
+
+def _scope_hints(ctx: RunContext) -> list[str]:
+    repository = ctx.reference.repository
+    if not ctx.options.has_credentials:
+        return [
+            f"anonymous pulls of {repository} are not allowed, or it does not exist: pass "
+            "credentials with -u USER --password-stdin (ACR: make the repository public or "
+            "log in)"
+        ]
+    return [
+        f"the login works but {ctx.options.username!r} may not pull {repository}, or the "
+        "repository does not exist (token services grant an empty list for both)",
+        "ACR: check the RAM policy (cr:PullRepository) or the instance's namespace permissions, "
+        "and the repository name and namespace spelling",
+    ]
+
+
+def _summary(ctx: RunContext, claims: dict[str, Any], actions: set[str], now: datetime) -> str:
+    subject = claims.get("sub") or "anonymous"
+    exp = claim_time(claims, "exp")
+    left = f", {int((exp - now).total_seconds())} s left" if exp else ""
+    granted = ",".join(sorted(actions))
+    return f"token for {subject!r} grants {granted} on {ctx.reference.repository}{left}"

@@ -1,0 +1,1 @@
+"""Registry protocol knowledge: parsers and tables, no I/O."""

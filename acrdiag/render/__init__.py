@@ -1,0 +1,1 @@
+"""Renderers: read a Report, write text, JSON or Markdown. No network, no checking."""

@@ -1,0 +1,88 @@
+"""Helpers shared by the text and Markdown renderers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acrdiag.model import Report, Status, StepResult, Support
+
+MARKS = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIPPED: "-"}
+MAX_EVIDENCE_LINES = 40
+MAX_VALUE_CHARS = 160
+
+
+def flatten(evidence: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Nested evidence as ("a.b", "value") lines, bounded for reading."""
+    lines: list[tuple[str, str]] = []
+    for key, value in evidence.items():
+        name = f"{prefix}{key}"
+        if key == "requests" and isinstance(value, list):
+            lines += [(f"{name}[{i}]", _request_line(v)) for i, v in enumerate(value)]
+        elif isinstance(value, dict) and value:
+            lines += flatten(value, name + ".")
+        else:
+            lines.append((name, _short(value)))
+    return lines[:MAX_EVIDENCE_LINES]
+
+
+def _request_line(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return _short(entry)
+    parts = [str(entry.get("request", "")), f"→ {entry.get('status', '?')}"]
+    if "address" in entry:
+        parts.append(f"{entry['address']} ({entry.get('connection', '?')})")
+    if entry.get("via", "direct") != "direct":
+        parts.append(str(entry["via"]))
+    return _short(" ".join(parts))
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        text = "null"
+    elif isinstance(value, list):
+        text = ", ".join(_short(v) for v in value) if value else "[]"
+    else:
+        text = str(value)
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+
+
+def support_lines(report: Report) -> list[tuple[str, str]]:
+    s: Support = report.support
+    verdict = report.verdict
+    where = (
+        f"fail at step {verdict.failed_step_number} ({verdict.failed_step.value}): "
+        f"{verdict.cause.value if verdict.cause else '?'}"
+        if verdict.failed_step
+        else verdict.status
+    )
+    lines = [
+        ("reference", report.target.normalized or report.target.reference),
+        ("platform", report.target.platform or "?"),
+        ("verdict", where),
+        ("registry kind", s.registry_kind or "not learned"),
+        ("instance ID", s.instance_id or "not learned"),
+        ("instance name", s.instance_name or "not learned"),
+        ("region", s.region or "not learned"),
+        ("endpoint type", s.endpoint_type or "not learned"),
+        ("OSS bucket", s.bucket or "not learned"),
+        ("storage endpoint", _endpoint(s)),
+    ]
+    for rid in s.request_ids[:10]:
+        lines.append(("request ID", f"{rid.header}={rid.value} ({rid.step.value})"))
+    lines.append(("acrdiag", f"{report.tool.version}, {report.started_at:%Y-%m-%d %H:%M:%S} UTC"))
+    return lines
+
+
+def _endpoint(s: Support) -> str:
+    if not s.storage_endpoint:
+        return "not learned"
+    return f"{s.storage_endpoint} ({s.storage_endpoint_type or '?'})"
+
+
+def step_time(step: StepResult) -> str:
+    return "" if step.status is Status.SKIPPED else f"{step.duration_s:.2f} s"
+
+
+def attention(report: Report) -> list[StepResult]:
+    """Steps a reader must look at: the failure and any warnings."""
+    return [s for s in report.steps if s.status in (Status.FAIL, Status.WARN)]

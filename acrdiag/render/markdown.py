@@ -1,0 +1,59 @@
+"""The report as Markdown, for a support ticket."""
+
+from __future__ import annotations
+
+from acrdiag.model import Report, StepResult
+from acrdiag.render.common import MARKS, attention, flatten, step_time, support_lines
+
+
+def render_markdown(report: Report) -> str:
+    target = report.target
+    out = [
+        f"# acrdiag report: {_cell(target.normalized or target.reference)}",
+        "",
+        f"**{report.verdict.status.upper()}**: {_cell(report.verdict.summary)} "
+        f"(exit code {report.verdict.exit_code})",
+        "",
+        "| # | step | status | time | summary |",
+        "|---|---|---|---|---|",
+    ]
+    for step in report.steps:
+        out.append(
+            f"| {step.number} | {step.id.value} | {MARKS[step.status]} "
+            f"{step.status.value} | {step_time(step)} | {_cell(step.summary)} |"
+        )
+    for step in attention(report):
+        out += ["", *_step_section(step)]
+    out += ["", "## For support", "", "| | |", "|---|---|"]
+    out += [f"| {k} | {_cell(v)} |" for k, v in support_lines(report)]
+    env = report.environment
+    out += [
+        "",
+        "## What acrdiag used",
+        "",
+        f"- resolver: {env.resolver}",
+        f"- trust: {env.trust}",
+        f"- credentials: {env.credentials}",
+    ]
+    out += [f"- proxy for {hop}: {route}" for hop, route in env.proxies.items()]
+    return "\n".join(out) + "\n"
+
+
+def _step_section(step: StepResult) -> list[str]:
+    cause = f" (`{step.cause.value}`)" if step.cause else ""
+    lines = [
+        f"## Step {step.number} {step.id.value}: {step.status.value}{cause}",
+        "",
+        _cell(step.summary),
+        "",
+    ]
+    evidence = flatten(step.evidence)
+    if evidence:
+        lines += ["```", *[f"{k}: {v}" for k, v in evidence], "```", ""]
+    if step.hints:
+        lines += ["What to do:", "", *[f"- {_cell(h)}" for h in step.hints]]
+    return lines
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,187 @@
+"""`acrdiag run`: validate input, diagnose, render, write. Imported only by that command."""
+
+from __future__ import annotations
+
+import os
+import re
+import ssl
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from acrdiag.cli import InputError
+from acrdiag.context import RunOptions
+from acrdiag.engine import Interrupted, crash_report, diagnose
+from acrdiag.model import Report
+from acrdiag.net.dns import parse_nameserver
+from acrdiag.reference import ReferenceError, parse_platform, parse_reference
+from acrdiag.render.json_report import render_json
+from acrdiag.render.markdown import render_markdown
+from acrdiag.render.text import render_text
+from acrdiag.report_io import write_atomic
+
+_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
+_SUFFIX_FORMATS = {".md": "markdown", ".markdown": "markdown", ".txt": "text"}
+
+
+@dataclass
+class RunArgs:
+    reference: str
+    username: str | None
+    password_stdin: bool
+    platform: str
+    output_format: str | None
+    output: Path | None
+    timeout: float
+    deadline: float
+    ca_file: Path | None
+    insecure: bool
+    plain_http: bool
+    nameservers: list[str]
+    blob: str
+
+
+def execute(args: RunArgs) -> int:
+    options = build_options(args)
+    try:
+        report = diagnose(options)
+    except Interrupted as stop:
+        report = stop.report
+    except Exception as exc:  # the engine never raises; if it does, still a report
+        report = crash_report(options, exc)
+    emit(report, args)
+    return report.verdict.exit_code
+
+
+def build_options(args: RunArgs) -> RunOptions:
+    """RunOptions from the command line, or InputError naming what is wrong."""
+    try:
+        reference = parse_reference(args.reference)
+        platform = parse_platform(args.platform)
+    except ReferenceError as exc:
+        raise InputError(str(exc)) from exc
+    _check_numbers(args)
+    _check_blob(args.blob)
+    _check_output(args.output)
+    ca_file = _check_ca_file(args.ca_file)
+    try:
+        nameservers = [parse_nameserver(n) for n in args.nameservers]
+    except ValueError as exc:
+        raise InputError(f"--nameserver: {exc}") from exc
+    password = _read_password(args)
+    return RunOptions(
+        reference=reference,
+        platform=platform,
+        username=args.username,
+        password=password,
+        timeout=args.timeout,
+        deadline=args.deadline,
+        ca_file=ca_file,
+        insecure=args.insecure,
+        plain_http=args.plain_http,
+        nameservers=nameservers,
+        blob=args.blob,
+        environ=dict(os.environ),
+    )
+
+
+def _check_numbers(args: RunArgs) -> None:
+    if not 0 < args.timeout <= 3600:
+        raise InputError(f"--timeout must be between 0 and 3600 seconds, not {args.timeout:g}")
+    if not 0 < args.deadline <= 86400:
+        raise InputError(f"--deadline must be between 0 and 86400 seconds, not {args.deadline:g}")
+
+
+def _check_blob(blob: str) -> None:
+    if blob not in ("smallest", "largest") and not _DIGEST.match(blob):
+        raise InputError(
+            f"--blob must be smallest, largest or a digest like sha256:<64 hex>, not {blob!r}"
+        )
+    if blob.startswith("sha256:") and not re.fullmatch(r"sha256:[a-f0-9]{64}", blob):
+        raise InputError(f"--blob {blob!r}: a sha256 digest has 64 lowercase hex digits")
+
+
+def _check_output(output: Path | None) -> None:
+    if output is None:
+        return
+    parent = output.parent if str(output.parent) else Path(".")
+    if output.is_dir():
+        raise InputError(f"--output {output} is a directory")
+    if not parent.is_dir():
+        raise InputError(f"--output {output}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"--output {output}: directory {parent} is not writable")
+
+
+def _check_ca_file(ca_file: Path | None) -> str | None:
+    if ca_file is None:
+        return None
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(ca_file))
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise InputError(f"--ca-file {ca_file}: cannot load certificates ({reason})") from exc
+    return str(ca_file)
+
+
+def _read_password(args: RunArgs) -> str | None:
+    if args.username is None and args.password_stdin:
+        raise InputError("--password-stdin needs --username")
+    if args.username is None:
+        return None
+    if not args.username:
+        raise InputError("--username must not be empty")
+    if not args.password_stdin:
+        raise InputError(
+            "--username needs --password-stdin (acrdiag never takes a password as "
+            "an argument, where ps and shell history would show it)"
+        )
+    password = sys.stdin.read()
+    password = password[:-1] if password.endswith("\n") else password
+    password = password[:-1] if password.endswith("\r") else password
+    if not password:
+        raise InputError("--password-stdin: standard input held no password")
+    return password
+
+
+def output_format(args: RunArgs) -> str:
+    if args.output_format:
+        return args.output_format
+    return "text" if sys.stdout.isatty() else "json"
+
+
+def file_format(args: RunArgs) -> str:
+    if args.output_format:
+        return args.output_format
+    assert args.output is not None
+    return _SUFFIX_FORMATS.get(args.output.suffix.lower(), "json")
+
+
+def emit(report: Report, args: RunArgs) -> None:
+    """The file first, so a closed stdout never costs the report."""
+    if args.output is not None:
+        try:
+            write_atomic(args.output, render(report, file_format(args)))
+        except OSError as exc:
+            print(
+                f"acrdiag: error: cannot write {args.output}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+    fmt = output_format(args)
+    if fmt == "text":
+        render_text(report, sys.stdout)
+    else:
+        sys.stdout.write(render(report, fmt))
+    sys.stdout.flush()
+
+
+def render(report: Report, fmt: str) -> str:
+    if fmt == "json":
+        return render_json(report)
+    if fmt == "markdown":
+        return render_markdown(report)
+    import io
+
+    buffer = io.StringIO()
+    render_text(report, buffer, color=False, width=120)
+    return buffer.getvalue()

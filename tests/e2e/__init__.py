@@ -1,0 +1,1 @@
+"""End-to-end tests that drive acrdiag against a lab of real servers."""

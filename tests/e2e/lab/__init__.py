@@ -1,0 +1,852 @@
+"""A lab of real servers that acrdiag's end-to-end tests pull from.
+
+Everything runs inside a private network namespace `acrdiag-lab-<pid>` in which `lo` owns
+127.0.0.0/8, so every lab host gets its own 127.x.y.z address:
+
+    127.0.0.53:53    dnsmasq, the only resolver the namespace sees (unknown names: NXDOMAIN)
+    127.0.10.1:443   docker-registry for  shop-registry.cn-hangzhou.cr.aliyuncs.com
+    127.0.10.2:443   docker-registry for  shop-registry-vpc.cn-hangzhou.cr.aliyuncs.com
+                     (a second instance; its blob redirects go to the -internal OSS name)
+    127.0.20.1:443   token service for    dockerauth.cn-hangzhou.aliyuncs.com
+    127.0.30.1:443   oss-cn-hangzhou.aliyuncs.com           } nftables DNAT to moto's
+    127.0.30.2:443   oss-cn-hangzhou-internal.aliyuncs.com  } private address below
+    127.0.31.1:443   moto_server (S3), reached directly only by the registries, which see the
+                     OSS names through their own /etc/hosts (private mount namespace)
+
+Faults aimed at the client's storage hop (DNS, dropped packets) therefore never reach the
+registries' own storage traffic.
+
+    with Lab.start() as lab:
+        lab.acrdiag("check", lab.ref("ns/app:1.0"))
+
+Facts: registry_host, vpc_registry_host, realm_host, realm, service, issuer, storage_host,
+internal_storage_host, region, instance_id, bucket, addresses (name -> client-facing IP),
+dns_server, closed_port, dead_proxy, missing_registry_name, users (name -> password),
+images ("repo:tag" -> content.Image), ca_file, cert_dir, home, work_dir, logs_dir, startup_s.
+Running: exec(argv, env, input, timeout, cwd), acrdiag(*args, env, input, timeout),
+ref(image, vpc), blob_key(digest), blob_data(digest), token_requests(), log(server).
+Faults (context managers, restored on exit): token_fault(**faults), dns_without(*names),
+drop_traffic_to(name_or_ip, port=443), overwrite_blob(digest, data=None).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ipaddress
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.lab.content import Blob, Image, Manifest, build_images
+
+__all__ = ["Blob", "Image", "Lab", "LabError", "Manifest", "missing_requirements"]
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+NS_PREFIX = "acrdiag-lab-"
+
+REGION = "cn-hangzhou"
+INSTANCE_ID = "cri-7lab3xk2q9mr4d1v"
+BUCKET = f"{INSTANCE_ID}-registry"
+SERVICE = f"registry.aliyuncs.com:{REGION}:china:{INSTANCE_ID}"
+ISSUER = "dockerauth.cn-hangzhou.aliyuncs.com"
+
+REGISTRY_HOST = "shop-registry.cn-hangzhou.cr.aliyuncs.com"
+VPC_REGISTRY_HOST = "shop-registry-vpc.cn-hangzhou.cr.aliyuncs.com"
+REALM_HOST = "dockerauth.cn-hangzhou.aliyuncs.com"
+STORAGE_HOST = "oss-cn-hangzhou.aliyuncs.com"
+INTERNAL_STORAGE_HOST = "oss-cn-hangzhou-internal.aliyuncs.com"
+MISSING_REGISTRY_HOST = "gone-registry.cn-hangzhou.cr.aliyuncs.com"
+
+DNS_ADDR = "127.0.0.53"
+STORAGE_PRIVATE_ADDR = "127.0.31.1"
+ADDRESSES = {
+    REGISTRY_HOST: "127.0.10.1",
+    VPC_REGISTRY_HOST: "127.0.10.2",
+    REALM_HOST: "127.0.20.1",
+    STORAGE_HOST: "127.0.30.1",
+    INTERNAL_STORAGE_HOST: "127.0.30.2",
+}
+CLOSED_PORT = 5000
+DEAD_PROXY = "http://127.0.9.9:3128"
+
+REQUIRED_BINARIES = ("ip", "unshare", "nft", "dnsmasq", "docker-registry", "skopeo")
+REQUIRED_MODULES = ("moto", "flask", "flask_cors", "werkzeug", "jwt", "cryptography")
+SKIP_REASON = (
+    "lab tests need root and Debian packages docker-registry, dnsmasq-base, nftables, skopeo: "
+    "run bash .ci/run"
+)
+
+_SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_START_TIMEOUT = 20.0
+
+
+class LabError(RuntimeError):
+    """The lab could not be started or a lab operation failed."""
+
+
+def missing_requirements() -> list[str]:
+    """What this machine lacks for the lab (empty when the lab can start)."""
+    import importlib.util
+
+    missing = [] if os.geteuid() == 0 else ["root"]
+    path = f"{os.environ.get('PATH', '')}:{_SBIN_PATH}"
+    missing += [b for b in REQUIRED_BINARIES if shutil.which(b, path=path) is None]
+    missing += [f"python:{m}" for m in REQUIRED_MODULES if importlib.util.find_spec(m) is None]
+    return missing
+
+
+def _which(name: str) -> str:
+    found = shutil.which(name, path=f"{os.environ.get('PATH', '')}:{_SBIN_PATH}")
+    if found is None:
+        raise LabError(f"{name} not found; {SKIP_REASON}")
+    return found
+
+
+def _die_with_parent() -> None:
+    """In a lab server (before exec): get SIGKILL when the thread that started it exits,
+    so a killed test run leaves no servers behind (its namespace is removed on the next start)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _proc_hex(addr: str, port: int) -> str:
+    """Address as /proc/net/{tcp,udp} shows it: little-endian hex IPv4, hex port."""
+    return f"{socket.inet_aton(addr)[::-1].hex().upper()}:{port:04X}"
+
+
+def _tail(path: Path, n: int = 25, width: int = 400) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(line[:width] for line in lines[-n:])
+
+
+def _destroy_namespace(name: str) -> None:
+    pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout
+    for pid in pids.split():
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), signal.SIGKILL)
+    for _ in range(50):
+        if not subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout:
+            break
+        time.sleep(0.02)
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
+
+
+def cleanup_stale() -> list[str]:
+    """Remove namespaces, /etc/netns dirs and temp dirs of labs whose process is gone."""
+    removed: list[str] = []
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    names = {line.split()[0] for line in out.splitlines() if line.strip()}
+    if Path("/etc/netns").is_dir():
+        names |= {p.name for p in Path("/etc/netns").iterdir()}
+    for name in sorted(names):
+        m = re.fullmatch(rf"{NS_PREFIX}(\d+)", name)
+        if m and not _pid_alive(int(m.group(1))):
+            _destroy_namespace(name)
+            removed.append(name)
+    for tmp in Path(tempfile.gettempdir()).glob(f"{NS_PREFIX}*"):
+        m = re.fullmatch(rf"{NS_PREFIX}(\d+)-.*", tmp.name)
+        if m and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(tmp, ignore_errors=True)
+    return removed
+
+
+@dataclass
+class _Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+
+class Lab:
+    """The running lab. Create it with `Lab.start()`; stop it with `stop()` or a `with` block."""
+
+    registry_host = REGISTRY_HOST
+    vpc_registry_host = VPC_REGISTRY_HOST
+    realm_host = REALM_HOST
+    realm = f"https://{REALM_HOST}/auth"
+    service = SERVICE
+    issuer = ISSUER
+    storage_host = STORAGE_HOST
+    internal_storage_host = INTERNAL_STORAGE_HOST
+    region = REGION
+    instance_id = INSTANCE_ID
+    bucket = BUCKET
+    closed_port = CLOSED_PORT
+    dead_proxy = DEAD_PROXY
+    missing_registry_name = MISSING_REGISTRY_HOST
+    dns_server = DNS_ADDR
+    addresses: Mapping[str, str] = ADDRESSES
+
+    def __init__(self, keep_tmp: bool = False) -> None:
+        self.name = f"{NS_PREFIX}{os.getpid()}"
+        self.keep_tmp = keep_tmp
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
+        self.cert_dir = self.tmp / "certs"  # holds only ca.crt: usable as skopeo --cert-dir
+        self.ca_file = self.cert_dir / "ca.crt"
+        self.home = self.tmp / "home"  # HOME of every command run with exec()
+        self.work_dir = self.tmp / "work"  # default cwd of exec()
+        self.logs_dir = self.tmp / "logs"
+        self._keys = self.tmp / "keys"
+        self._conf = self.tmp / "conf"
+        for d in (self.cert_dir, self.home, self.work_dir, self.logs_dir, self._keys, self._conf):
+            d.mkdir(mode=0o755)
+        self.tmp.chmod(0o755)
+        self.users: dict[str, str] = {
+            "puller": secrets.token_urlsafe(12),
+            "pusher": secrets.token_urlsafe(12),
+            "nopull": secrets.token_urlsafe(12),
+        }
+        self.images: dict[str, Image] = build_images()
+        self.startup_s: float | None = None
+        self._procs: dict[str, _Proc] = {}
+        self._faults: dict[str, Any] = {}
+        self._dns_hidden: set[str] = set()
+        self._dropped: Counter[tuple[str, int]] = Counter()
+        self._ns_created = False
+        self._stopped = False
+        self._faults_file = self._conf / "token-faults.json"
+        self._requests_file = self.logs_dir / "token-requests.jsonl"
+        self._http_secret = secrets.token_hex(16)
+
+    # ------------------------------------------------------------------ life cycle
+
+    @classmethod
+    def start(cls, keep_tmp: bool = False) -> Lab:
+        """Start every server, seed the images, and return the running lab.
+
+        `keep_tmp=True` (or ACRDIAG_LAB_KEEP=1) leaves the temp dir with logs and configs.
+        """
+        missing = missing_requirements()
+        if missing:
+            raise LabError(f"{SKIP_REASON} (missing: {', '.join(missing)})")
+        cleanup_stale()
+        name = f"{NS_PREFIX}{os.getpid()}"
+        listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        if name in {line.split()[0] for line in listing.splitlines() if line.strip()}:
+            raise LabError(f"namespace {name} exists: a lab of this process is still running")
+        lab = cls(keep_tmp=keep_tmp or os.environ.get("ACRDIAG_LAB_KEEP") == "1")
+        atexit.register(lab.stop)
+        try:
+            lab._boot()
+        except BaseException:
+            lab.stop()
+            raise
+        return lab
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop every process, delete the namespace, /etc/netns/<name> and the temp dir."""
+        if self._stopped:
+            return
+        self._stopped = True
+        atexit.unregister(self.stop)
+        for proc in reversed(list(self._procs.values())):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.popen.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 3
+        for proc in self._procs.values():
+            try:
+                proc.popen.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.popen.pid, signal.SIGKILL)
+                proc.popen.wait()
+        if self._ns_created:
+            _destroy_namespace(self.name)
+        if not self.keep_tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _boot(self) -> None:
+        t0 = time.monotonic()
+        self._make_keys()
+        self._make_namespace()
+        self._write_faults()
+        self._start_dns()
+        moto = self._start_storage()
+        token = self._start_token_service()
+        self._wait_listening(moto, STORAGE_PRIVATE_ADDR, 443)
+        self._storage_tool("create-bucket", BUCKET, REGION)
+        registries = [
+            self._start_registry("registry", REGISTRY_HOST, f"https://{STORAGE_HOST}"),
+            self._start_registry(
+                "registry-vpc", VPC_REGISTRY_HOST, f"https://{INTERNAL_STORAGE_HOST}"
+            ),
+        ]
+        self._wait_listening(token, ADDRESSES[REALM_HOST], 443)
+        for proc, host in zip(registries, (REGISTRY_HOST, VPC_REGISTRY_HOST), strict=True):
+            self._wait_listening(proc, ADDRESSES[host], 443)
+        self._seed()
+        self.startup_s = time.monotonic() - t0
+
+    # ------------------------------------------------------------------ set-up pieces
+
+    def _make_keys(self) -> None:
+        from tests.e2e.lab.certs import CertAuthority, make_signing_pair
+
+        # Server keys stay out of cert_dir: skopeo would read *.key there as client keys.
+        ca = CertAuthority(self.cert_dir, leaf_dir=self._keys)
+        assert ca.cert_file == self.ca_file
+        self._tls = {
+            "registry": ca.issue(
+                "registry",
+                [REGISTRY_HOST, VPC_REGISTRY_HOST],
+                [ADDRESSES[REGISTRY_HOST], ADDRESSES[VPC_REGISTRY_HOST]],
+            ),
+            "token": ca.issue("dockerauth", [REALM_HOST], [ADDRESSES[REALM_HOST]]),
+            "storage": ca.issue(
+                "oss",
+                [
+                    STORAGE_HOST,
+                    INTERNAL_STORAGE_HOST,
+                    f"*.{STORAGE_HOST}",
+                    f"*.{INTERNAL_STORAGE_HOST}",
+                ],
+                [ADDRESSES[STORAGE_HOST], ADDRESSES[INTERNAL_STORAGE_HOST], STORAGE_PRIVATE_ADDR],
+            ),
+        }
+        self._signing = make_signing_pair(self._keys)
+
+    def _make_namespace(self) -> None:
+        etc = Path("/etc/netns") / self.name
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "resolv.conf").write_text(f"nameserver {DNS_ADDR}\n")
+        (etc / "hosts").write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n")
+        subprocess.run(["ip", "netns", "add", self.name], check=True, capture_output=True)
+        self._ns_created = True
+        self._run_in_ns(["ip", "link", "set", "lo", "up"])
+        storage = ", ".join(ADDRESSES[h] for h in (STORAGE_HOST, INTERNAL_STORAGE_HOST))
+        self._nft(
+            f"""
+            table ip acrdiag_lab {{
+              set blocked {{ type ipv4_addr . inet_service; }}
+              chain drop_out {{
+                type filter hook output priority -150; policy accept;
+                meta l4proto {{ tcp, udp }} ip daddr . th dport @blocked drop
+              }}
+              chain storage_nat {{
+                type nat hook output priority -100; policy accept;
+                ip daddr {{ {storage} }} tcp dport 443 dnat to {STORAGE_PRIVATE_ADDR}
+              }}
+              chain nat_post {{ type nat hook postrouting priority 100; policy accept; }}
+            }}
+            """
+        )
+
+    def _dns_conf(self) -> Path:
+        lines = [
+            f"listen-address={DNS_ADDR}",
+            "port=53",
+            "bind-interfaces",
+            "no-resolv",
+            "no-hosts",
+            "local=/#/",
+            "log-queries",
+            "log-facility=-",
+            "pid-file=",
+            "user=root",  # no uid change: keeps the parent-death signal
+            "group=root",
+        ]
+        lines += [
+            f"host-record={host},{addr}"
+            for host, addr in ADDRESSES.items()
+            if host not in self._dns_hidden
+        ]
+        conf = self._conf / "dnsmasq.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        return conf
+
+    def _start_dns(self) -> _Proc:
+        conf = self._dns_conf()
+        proc = self._spawn(
+            "dnsmasq",
+            [
+                _which("dnsmasq"),
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                f"--conf-file={conf}",
+            ],
+        )
+        self._wait_listening(proc, DNS_ADDR, 53, proto="udp")
+        return proc
+
+    def _start_storage(self) -> _Proc:
+        pair = self._tls["storage"]
+        return self._spawn(
+            "moto",
+            [
+                sys.executable,
+                "-m",
+                "moto.server",
+                "-H",
+                STORAGE_PRIVATE_ADDR,
+                "-p",
+                "443",
+                "-c",
+                str(pair.cert),
+                "-k",
+                str(pair.key),
+            ],
+            env={
+                "S3_IGNORE_SUBDOMAIN_BUCKETNAME": "true",
+                "MOTO_S3_CUSTOM_ENDPOINTS": f"https://{STORAGE_HOST},https://{INTERNAL_STORAGE_HOST}",
+                "PYTHONUNBUFFERED": "1",
+            },
+        )
+
+    def _start_token_service(self) -> _Proc:
+        pair = self._tls["token"]
+        cfg = {
+            "address": ADDRESSES[REALM_HOST],
+            "port": 443,
+            "cert": str(pair.cert),
+            "key": str(pair.key),
+            "signing_cert": str(self._signing.cert),
+            "signing_key": str(self._signing.key),
+            "issuer": ISSUER,
+            "service": SERVICE,
+            "faults_file": str(self._faults_file),
+            "requests_file": str(self._requests_file),
+            "users": {
+                "puller": {
+                    "password": self.users["puller"],
+                    "grants": [["ns/*", ["pull"]], ["public/*", ["pull"]]],
+                },
+                "pusher": {
+                    "password": self.users["pusher"],
+                    "grants": [["*", ["pull", "push", "delete"]]],
+                },
+                "nopull": {"password": self.users["nopull"], "grants": []},
+            },
+            "anonymous": [["public/*", ["pull"]]],
+        }
+        path = self._conf / "token-service.json"
+        path.write_text(json.dumps(cfg, indent=2))
+        return self._spawn(
+            "token-service",
+            [sys.executable, "-m", "tests.e2e.lab.token_service", str(path)],
+            env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"},
+        )
+
+    def _start_registry(self, name: str, host: str, storage_endpoint: str) -> _Proc:
+        pair = self._tls["registry"]
+        config = {
+            "version": "0.1",
+            "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
+            "storage": {
+                "s3": {
+                    "accesskey": "LTAILABACCESSKEYID00",
+                    "secretkey": "lab-secret-key-not-a-secret",
+                    "region": REGION,
+                    "regionendpoint": storage_endpoint,
+                    "bucket": BUCKET,
+                    "secure": True,
+                    "v4auth": True,
+                },
+                "redirect": {"disable": False},
+                "delete": {"enabled": True},
+                "maintenance": {"uploadpurging": {"enabled": False}},
+            },
+            "http": {
+                "addr": f"{ADDRESSES[host]}:443",
+                "secret": self._http_secret,  # shared: both instances sign the same uploads
+                "tls": {"certificate": str(pair.cert), "key": str(pair.key)},
+                "headers": {"X-Content-Type-Options": ["nosniff"]},
+            },
+            "auth": {
+                "token": {
+                    "realm": self.realm,
+                    "service": SERVICE,
+                    "issuer": ISSUER,
+                    "rootcertbundle": str(self._signing.cert),
+                }
+            },
+            "health": {"storagedriver": {"enabled": False}},
+        }
+        path = self._conf / f"{name}.json"
+        path.write_text(json.dumps(config, indent=2))
+        hosts = self._conf / "registry-hosts"
+        hosts.write_text(
+            "127.0.0.1\tlocalhost\n"
+            f"{STORAGE_PRIVATE_ADDR}\t{STORAGE_HOST} {INTERNAL_STORAGE_HOST}\n"
+        )
+        # A private mount namespace: the registry sees the OSS names at moto's private
+        # address through its own /etc/hosts, whatever the lab DNS or nftables do to clients.
+        script = 'mount --bind "$1" /etc/hosts && exec "$2" serve "$3"'
+        return self._spawn(
+            name,
+            [
+                _which("unshare"),
+                "--mount",
+                "--propagation",
+                "private",
+                "/bin/sh",
+                "-c",
+                script,
+                "sh",
+                str(hosts),
+                _which("docker-registry"),
+                str(path),
+            ],
+            env={"SSL_CERT_FILE": str(self.ca_file)},
+        )
+
+    def _seed(self) -> None:
+        blobs_dir = self.tmp / "seed"
+        blobs_dir.mkdir()
+
+        def save(blob: Blob) -> str:
+            path = blobs_dir / blob.hex
+            if not path.exists():
+                path.write_bytes(blob.data)
+            return str(path)
+
+        repos = []
+        for image in self.images.values():
+            blobs = {b.digest: save(b) for b in image.blobs}
+            manifests = (
+                [[m.digest, m.media_type, save(m.manifest)] for m in image.manifests.values()]
+                if image.index
+                else []
+            )
+            manifests.append([image.tag, image.media_type, save(image.top)])
+            repos.append(
+                {
+                    "repository": image.repository,
+                    "blobs": sorted(blobs.items()),
+                    "manifests": manifests,
+                }
+            )
+        plan = {
+            "registry": REGISTRY_HOST,
+            "ca_file": str(self.ca_file),
+            "user": "pusher",
+            "password": self.users["pusher"],
+            "repositories": repos,
+        }
+        path = self._conf / "seed-plan.json"
+        path.write_text(json.dumps(plan, indent=2))
+        result = self.exec([sys.executable, "-m", "tests.e2e.lab.seed", str(path)], timeout=60)
+        if result.returncode != 0:
+            raise LabError(
+                f"seeding failed:\n{result.stdout}{result.stderr}\n"
+                f"--- registry log ---\n{_tail(self.logs_dir / 'registry.log')}"
+            )
+
+    # ------------------------------------------------------------------ processes
+
+    def _base_env(self) -> dict[str, str]:
+        return {
+            "PATH": f"{Path(sys.executable).parent}:{_SBIN_PATH}",
+            "HOME": str(self.home),
+            "LANG": "C.UTF-8",
+        }
+
+    def _spawn(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> _Proc:
+        log = self.logs_dir / f"{name}.log"
+        with log.open("ab") as out:
+            popen = subprocess.Popen(
+                ["ip", "netns", "exec", self.name, *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**self._base_env(), **(env or {})},
+                cwd=self.work_dir,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        proc = _Proc(name, popen, log)
+        self._procs[name] = proc
+        return proc
+
+    def _in_namespace(self, pid: int) -> bool:
+        try:
+            return (
+                os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{self.name}").st_ino
+            )
+        except OSError:
+            return False
+
+    def _wait_listening(
+        self, proc: _Proc, addr: str, port: int, proto: str = "tcp", timeout: float = _START_TIMEOUT
+    ) -> None:
+        want = _proc_hex(addr, port)
+        state = "0A" if proto == "tcp" else "07"  # TCP LISTEN / UDP unconnected
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.popen.poll() is not None:
+                raise LabError(
+                    f"{proc.name} exited with {proc.popen.returncode}:\n{_tail(proc.log)}"
+                )
+            if self._in_namespace(proc.popen.pid):
+                try:
+                    table = Path(f"/proc/{proc.popen.pid}/net/{proto}").read_text()
+                except OSError:
+                    table = ""
+                for line in table.splitlines()[1:]:
+                    fields = line.split()
+                    if fields[1] == want and fields[3] == state:
+                        return
+            time.sleep(0.02)
+        raise LabError(
+            f"{proc.name} did not listen on {addr}:{port}/{proto} within "
+            f"{timeout:.0f}s:\n{_tail(proc.log)}"
+        )
+
+    def _run_in_ns(self, argv: Sequence[str], input: str | None = None) -> str:
+        result = subprocess.run(
+            ["ip", "netns", "exec", self.name, *argv],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self._base_env(),
+            timeout=30,
+        )
+        if result.returncode != 0:
+            raise LabError(f"{' '.join(argv)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def _nft(self, script: str) -> None:
+        self._run_in_ns([_which("nft"), "-f", "-"], input=script)
+
+    def _storage_tool(self, *args: str) -> None:
+        result = self.exec(
+            [
+                sys.executable,
+                "-m",
+                "tests.e2e.lab.storage_tool",
+                STORAGE_PRIVATE_ADDR,
+                STORAGE_HOST,
+                str(self.ca_file),
+                *args,
+            ],
+            timeout=30,
+        )
+        if result.returncode != 0:
+            raise LabError(
+                f"storage {args[0]} failed: {result.stderr.strip()}\n"
+                f"--- moto log ---\n{_tail(self.logs_dir / 'moto.log')}"
+            )
+
+    # ------------------------------------------------------------------ running commands
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str | None] | None = None,
+        input: str | None = None,
+        timeout: float = 60,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run argv inside the lab namespace with a clean environment; capture text output.
+
+        The environment is PATH, HOME (the lab's own empty home), LANG=C.UTF-8 and
+        PYTHONPATH=<repo root>, updated with `env` (a value of None removes a variable).
+        On timeout the whole process group is killed and subprocess.TimeoutExpired raised.
+        """
+        if self._stopped:
+            raise LabError("the lab is stopped")
+        full_env: dict[str, str] = {**self._base_env(), "PYTHONPATH": str(REPO_ROOT)}
+        for key, value in (env or {}).items():
+            if value is None:
+                full_env.pop(key, None)
+            else:
+                full_env[key] = value
+        cmd = ["ip", "netns", "exec", self.name, *map(str, argv)]
+        popen = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=full_env,
+            cwd=cwd or self.work_dir,
+            start_new_session=True,
+        )
+        try:
+            out, err = popen.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(popen.pid, signal.SIGKILL)
+            out, err = popen.communicate()
+            raise subprocess.TimeoutExpired(list(argv), timeout, output=out, stderr=err) from None
+        return subprocess.CompletedProcess(list(argv), popen.returncode, out, err)
+
+    def acrdiag(
+        self,
+        *args: str,
+        env: Mapping[str, str | None] | None = None,
+        input: str | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        """`python -m acrdiag ARGS` inside the lab (see exec())."""
+        return self.exec(
+            [sys.executable, "-m", "acrdiag", *args], env=env, input=input, timeout=timeout
+        )
+
+    # ------------------------------------------------------------------ facts for tests
+
+    def ref(self, image: str, vpc: bool = False) -> str:
+        """Full reference for an image name, e.g. ref("ns/app:1.0")."""
+        return f"{self.vpc_registry_host if vpc else self.registry_host}/{image}"
+
+    @staticmethod
+    def blob_key(digest: str) -> str:
+        """The object key under which the registry stores a blob in the bucket."""
+        algo, hexd = digest.split(":", 1)
+        return f"docker/registry/v2/blobs/{algo}/{hexd[:2]}/{hexd}/data"
+
+    def blob_data(self, digest: str) -> bytes:
+        """Bytes of a seeded blob or manifest (from the content the lab generated)."""
+        for image in self.images.values():
+            for m in image.manifests.values():
+                for b in (m.manifest, m.config, *m.layers):
+                    if b.digest == digest:
+                        return b.data
+            if image.top.digest == digest:
+                return image.top.data
+        raise KeyError(digest)
+
+    def token_requests(self) -> list[dict[str, Any]]:
+        """Every /auth request the token service saw: query, user, status, granted access."""
+        try:
+            lines = self._requests_file.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def log(self, name: str) -> str:
+        """A server's log: dnsmasq, moto, token-service, registry, registry-vpc."""
+        return (self.logs_dir / f"{name}.log").read_text(errors="replace")
+
+    # ------------------------------------------------------------------ faults
+
+    def _write_faults(self) -> None:
+        tmp = self._faults_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._faults))
+        os.replace(tmp, self._faults_file)
+
+    @contextlib.contextmanager
+    def token_fault(self, **faults: Any) -> Iterator[None]:
+        """Switch token-service faults for the block: time_offset_s, empty_access, status,
+        non_json, delay_s. The service re-reads them on every request."""
+        from tests.e2e.lab.token_service import FAULT_KEYS
+
+        unknown = set(faults) - set(FAULT_KEYS)
+        if unknown:
+            raise ValueError(f"unknown token faults {sorted(unknown)}; known: {sorted(FAULT_KEYS)}")
+        before = dict(self._faults)
+        self._faults.update(faults)
+        self._write_faults()
+        try:
+            yield
+        finally:
+            self._faults = before
+            self._write_faults()
+
+    def _restart_dns(self) -> None:
+        proc = self._procs["dnsmasq"]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.popen.pid, signal.SIGTERM)
+        try:
+            proc.popen.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.popen.pid, signal.SIGKILL)
+            proc.popen.wait()
+        self._start_dns()
+
+    @contextlib.contextmanager
+    def dns_without(self, *names: str) -> Iterator[None]:
+        """The lab DNS answers NXDOMAIN for these names during the block."""
+        unknown = [n for n in names if n not in ADDRESSES]
+        if unknown:
+            raise ValueError(f"not lab names: {unknown}")
+        before = set(self._dns_hidden)
+        self._dns_hidden |= set(names)
+        self._restart_dns()
+        try:
+            yield
+        finally:
+            self._dns_hidden = before
+            self._restart_dns()
+
+    @contextlib.contextmanager
+    def drop_traffic_to(self, name_or_ip: str, port: int = 443) -> Iterator[None]:
+        """Silently drop packets to a client-facing address and port (TCP and UDP).
+
+        The registries' private path to storage is not affected.
+        """
+        addr = self.addresses.get(name_or_ip, name_or_ip)
+        ipaddress.IPv4Address(addr)  # raises for anything else
+        key = (addr, int(port))
+        element = f"{{ {addr} . {int(port)} }}"
+        if not self._dropped[key]:
+            self._nft(f"add element ip acrdiag_lab blocked {element}")
+        self._dropped[key] += 1
+        try:
+            yield
+        finally:
+            self._dropped[key] -= 1
+            if not self._dropped[key]:
+                self._nft(f"delete element ip acrdiag_lab blocked {element}")
+
+    @contextlib.contextmanager
+    def overwrite_blob(self, digest: str, data: bytes | None = None) -> Iterator[bytes]:
+        """Replace a blob's object in storage so it no longer matches its digest.
+
+        The registry keeps answering 307 for it. Without `data`, the replacement has the
+        same size with every byte changed. Yields the bytes now stored.
+        """
+        key = self.blob_key(digest)
+        scratch = Path(tempfile.mkdtemp(dir=self.tmp))
+        try:
+            original = scratch / "original"
+            try:
+                original.write_bytes(self.blob_data(digest))
+            except KeyError:
+                self._storage_tool("get", BUCKET, key, str(original))
+            new = bytes(b ^ 0x5A for b in original.read_bytes()) if data is None else data
+            replacement = scratch / "replacement"
+            replacement.write_bytes(new)
+            self._storage_tool("put", BUCKET, key, str(replacement))
+            try:
+                yield new
+            finally:
+                self._storage_tool("put", BUCKET, key, str(original))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
