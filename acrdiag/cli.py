@@ -20,6 +20,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="Tells you which step of a container image pull broke, why, and what to hand to support.",
 )
 
@@ -57,20 +58,27 @@ def run(
     reference: Annotated[
         str,
         typer.Argument(
-            help="Image reference as docker takes it: [host[:port]/]name[:tag][@sha256:digest]."
+            metavar="REFERENCE",
+            help="Image reference as docker takes it: [host[:port]/]name[:tag][@sha256:digest].",
         ),
     ],
     username: Annotated[
         str | None,
         typer.Option(
-            "--username", "-u", help="Log in as this user (password from --password-stdin)."
+            "--username",
+            "-u",
+            metavar="USER",
+            help="Log in as this user (password from --password-stdin).",
         ),
     ] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
     platform: Annotated[
-        str, typer.Option(help="Platform to select from an index: os/arch[/variant].")
+        str,
+        typer.Option(
+            "--platform", metavar="OS/ARCH[/VARIANT]", help="Platform to select from an index."
+        ),
     ] = "linux/amd64",
     output_format: Annotated[
         Format | None,
@@ -82,30 +90,59 @@ def run(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option(help="Also write the report to this file (atomically, also on failure)."),
+        typer.Option(
+            "--output",
+            metavar="FILE",
+            help="Also write the report to FILE (atomically, also on failure); format from "
+            "--format, else from the suffix (.json, .md, .txt).",
+        ),
     ] = None,
     timeout: Annotated[
-        float, typer.Option(help="Seconds allowed for each network operation (connect, TLS, read).")
+        float,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="Time allowed for each network operation (connect, TLS, read).",
+        ),
     ] = 10.0,
-    deadline: Annotated[float, typer.Option(help="Seconds allowed for the whole run.")] = 60.0,
+    deadline: Annotated[
+        float, typer.Option("--deadline", metavar="SECONDS", help="Time allowed for the whole run.")
+    ] = 60.0,
     ca_file: Annotated[
         Path | None,
-        typer.Option(help="PEM file of extra CA certificates to trust, besides the system store."),
+        typer.Option(
+            "--ca-file",
+            metavar="PEM",
+            help="Extra CA certificates to trust, besides the system store.",
+        ),
     ] = None,
     insecure: Annotated[
-        bool, typer.Option(help="Skip TLS certificate verification (reported as a warning).")
+        bool,
+        typer.Option(
+            "--insecure", help="Skip TLS certificate verification (reported as a warning)."
+        ),
     ] = False,
     plain_http: Annotated[
-        bool, typer.Option(help="Talk plain HTTP to the registry (http-only registries).")
+        bool,
+        typer.Option(
+            "--plain-http", help="Talk plain HTTP to the registry (http-only registries)."
+        ),
     ] = False,
     nameserver: Annotated[
         list[str] | None,
         typer.Option(
-            help="DNS server IP[:PORT] to resolve with instead of the system resolver (repeatable)."
+            "--nameserver",
+            metavar="IP[:PORT]",
+            help="Resolve with this DNS server instead of the system resolver (repeatable).",
         ),
     ] = None,
     blob: Annotated[
-        str, typer.Option(help="Which blob to fetch: smallest, largest or a sha256:... digest.")
+        str,
+        typer.Option(
+            "--blob",
+            metavar="smallest|largest|DIGEST",
+            help="Which blob to fetch: the smallest (cheap), the largest, or one by digest.",
+        ),
     ] = "smallest",
 ) -> None:
     """Diagnose a pull of REFERENCE, step by step."""

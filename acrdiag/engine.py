@@ -293,11 +293,17 @@ def scrub(report: Report, secrets: set[str]) -> Report:
     return Report.model_validate(data)
 
 
+# Codes and ids are ours, never secret; scrubbing them could only corrupt them.
+_STRUCTURAL_KEYS = frozenset({"id", "status", "cause", "failed_step", "step", "header"})
+
+
 def _scrub_value(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
         return redact_text(value, secrets)
     if isinstance(value, list):
         return [_scrub_value(v, secrets) for v in value]
     if isinstance(value, dict):
-        return {k: _scrub_value(v, secrets) for k, v in value.items()}
+        return {
+            k: v if k in _STRUCTURAL_KEYS else _scrub_value(v, secrets) for k, v in value.items()
+        }
     return value

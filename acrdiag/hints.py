@@ -20,20 +20,26 @@ HOP_NAMES = {"registry": "registry", "realm": "token service", "storage": "stora
 
 
 def network_hints(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
-    host = failure.host
-    if failure.cause in (Cause.DNS_NXDOMAIN, Cause.DNS_NO_ANSWER):
-        return dns_missing_hints(host)
-    if failure.cause is Cause.DNS_TIMEOUT:
-        return [dns_timeout_hint()]
-    if failure.cause is Cause.DNS_ERROR:
-        return [
-            "the DNS server failed or the system resolver disagrees with DNS: compare "
-            f"`getent hosts {host}` with `dig {host}`"
-        ]
+    if failure.phase == "dns":
+        return lookup_hints(ctx, failure.host, failure.cause)
     if failure.cause in (Cause.PROXY_UNREACHABLE, Cause.PROXY_REFUSED, Cause.PROXY_AUTH_REQUIRED):
         return proxy_hints(ctx, failure, hop)
     handler = _BY_CAUSE.get(failure.cause)
     return handler(ctx, failure, hop) if handler else []
+
+
+def lookup_hints(ctx: RunContext, host: str, cause: Cause) -> list[str]:
+    """What to do when resolving ``host`` failed with ``cause``."""
+    if cause in (Cause.DNS_NXDOMAIN, Cause.DNS_NO_ANSWER):
+        return dns_missing_hints(host)
+    if cause is Cause.DNS_TIMEOUT:
+        return [dns_timeout_hint()]
+    if cause is Cause.DEADLINE_EXCEEDED:
+        return _deadline_text(ctx)
+    return [
+        "the DNS server failed or the system resolver disagrees with DNS: compare "
+        f"`getent hosts {host}` with `dig {host}`"
+    ]
 
 
 def dns_missing_hints(host: str) -> list[str]:
@@ -170,19 +176,27 @@ def _read_timeout(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
 
 def _reset(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
     return [
+        *_plain_http_hint(ctx, hop),
         "the connection was cut mid-exchange: a proxy or firewall with a short idle timeout, "
-        "or an MTU problem on the path"
+        "or an MTU problem on the path",
     ]
 
 
 def _protocol(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
-    hints = [f"{failure.host} did not answer with valid HTTP"]
+    return [*_plain_http_hint(ctx, hop), f"{failure.host} did not answer with valid HTTP"]
+
+
+def _plain_http_hint(ctx: RunContext, hop: str) -> list[str]:
     if ctx.options.plain_http and hop == "registry":
-        hints.append("the port may speak TLS: drop --plain-http")
-    return hints
+        return ["the port may speak TLS: drop --plain-http"]
+    return []
 
 
 def _deadline(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    return _deadline_text(ctx)
+
+
+def _deadline_text(ctx: RunContext) -> list[str]:
     return [
         f"the whole run is bounded by --deadline {ctx.options.deadline:g} s; raise it for "
         "slow links or large blobs"

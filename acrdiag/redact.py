@@ -124,6 +124,21 @@ def redact_url(url: str) -> str:
     return out
 
 
+def secret_query_values(url: str) -> list[str]:
+    """The query values redact_url hides: what a run must keep out of every output."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return []
+    return [
+        value
+        for key, value in parse_qsl(query, keep_blank_values=False)
+        if key.lower() not in _SAFE_QUERY_KEYS and len(value) >= 8
+    ]
+
+
 def _redact_userinfo(base: str) -> str:
     match = _AUTHORITY.match(base)
     if match is None:

@@ -29,6 +29,14 @@ class DnsLookupFailed(Exception):
         self.lookup = lookup
 
 
+class AddressFailed(Exception):
+    """One address refused or timed out; ``original`` is the socket-level error."""
+
+    def __init__(self, address: str, port: int, original: BaseException | None) -> None:
+        super().__init__(f"{_join(address, port)}: {original or 'timed out'}")
+        self.original = original
+
+
 @dataclass
 class ConnectionInfo:
     host: str
@@ -60,9 +68,10 @@ class TracingBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
+        # httpcore's pool re-raises "from None", so causes travel in args[0], as httpcore's own do.
         lookup = self.resolver.lookup(host)
         if not lookup.ok:
-            raise httpcore.ConnectError(lookup.detail) from DnsLookupFailed(lookup)
+            raise httpcore.ConnectError(DnsLookupFailed(lookup))
         failure: Exception | None = None
         for address in lookup.addresses[:MAX_ADDRESSES]:
             started = time.monotonic()
@@ -72,8 +81,10 @@ class TracingBackend(httpcore.NetworkBackend):
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 self.record("tcp", time.monotonic() - started)
-                failure = type(exc)(f"{_join(address, port)}: {exc or 'timed out'}")
-                failure.__cause__ = exc
+                original = (
+                    exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+                )
+                failure = type(exc)(AddressFailed(address, port, original))
                 continue
             elapsed = time.monotonic() - started
             self.record("tcp", elapsed)

@@ -114,6 +114,9 @@ class HostResolver:
         else:
             result = self._lookup_system(host)
         result.duration_s = time.monotonic() - started
+        if result.cause is Cause.DNS_TIMEOUT and self._deadline.remaining() <= 0.05:
+            result.cause = Cause.DEADLINE_EXCEEDED
+            result.detail = f"the run's deadline ran out resolving {host}"
         self._cache[host] = result
         if self.on_lookup:
             self.on_lookup(result)

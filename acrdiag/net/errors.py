@@ -55,12 +55,20 @@ class NetFailure(Exception):
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """exc and what it wraps: __cause__/__context__, and args[0] or .original, where
+    httpcore keeps the socket or ssl error (its pool re-raises with "from None")."""
     seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen and len(seen) < 16:
+    pending: list[BaseException] = [exc]
+    while pending and len(seen) < 32:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
         seen.add(id(current))
         yield current
-        current = current.__cause__ or current.__context__
+        wrapped = [current.__cause__, current.__context__, getattr(current, "original", None)]
+        if current.args and isinstance(current.args[0], BaseException):
+            wrapped.append(current.args[0])
+        pending += [w for w in wrapped if isinstance(w, BaseException)]
 
 
 def _find(exc: BaseException, kind: type[BaseException]) -> Any:
@@ -151,6 +159,8 @@ def _proxy(exc: BaseException, host: str, proxy: str | None) -> NetFailure | Non
         return None
     text = str(found)
     cause = Cause.PROXY_AUTH_REQUIRED if text.startswith("407") else Cause.PROXY_REFUSED
+    if "proxy URL" in text:
+        return NetFailure(Cause.PROXY_UNREACHABLE, text, host=host, phase="proxy", proxy=proxy)
     return NetFailure(
         cause,
         f"proxy {proxy} refused the tunnel to {host}: {text}",

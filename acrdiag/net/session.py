@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from acrdiag import __version__
+from acrdiag.causes import Cause
 from acrdiag.deadline import Deadline
 from acrdiag.net.connections import CONNECTION_INFO, ConnectionInfo, TracingBackend
 from acrdiag.net.dns import HostResolver, Lookup
@@ -27,6 +28,8 @@ from acrdiag.net.transport import RoutingTransport
 from acrdiag.redact import redact_url
 
 DEFAULT_MAX_BODY = 64 * 1024
+DEADLINE_SLACK_S = 0.05
+_TIMEOUTS = {Cause.READ_TIMEOUT, Cause.TCP_TIMEOUT, Cause.DNS_TIMEOUT, Cause.PROXY_UNREACHABLE}
 REQUEST_ID_HEADERS = (
     "x-oss-request-id",
     "x-amz-request-id",
@@ -145,9 +148,9 @@ class HttpSession:
             parts.append(chunk)
         return b"".join(parts)
 
-    def iter_raw(self, response: httpx.Response, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
-        """The undecoded body in chunks, for hashing exactly what was stored."""
-        return self._guarded(response, response.iter_raw(chunk_size))
+    def iter_raw(self, response: httpx.Response) -> Iterator[bytes]:
+        """The undecoded body as it arrives (no re-chunking, so a cut counts what came)."""
+        return self._guarded(response, response.iter_raw())
 
     def _guarded(self, response: httpx.Response, chunks: Iterator[bytes]) -> Iterator[bytes]:
         url = str(response.request.url)
@@ -163,7 +166,16 @@ class HttpSession:
 
     def _classified(self, exc: BaseException, url: str, proxy: str | None) -> BaseException:
         failure = classify(exc, host=host_of(url), proxy=proxy)
-        return failure if failure is not None else exc
+        if failure is None:
+            return exc
+        if failure.cause in _TIMEOUTS and self.deadline.remaining() <= DEADLINE_SLACK_S:
+            # Waits are clamped to the deadline: a timeout at that moment is the deadline's.
+            failure.cause = Cause.DEADLINE_EXCEEDED
+            failure.message = (
+                f"the run's deadline of {self.deadline.seconds:g} s ran out "
+                f"waiting for {failure.host} ({failure.phase})"
+            )
+        return failure
 
     def _note(
         self, method: str, url: str, response: httpx.Response, proxy: str | None, ttfb: float

@@ -15,6 +15,7 @@ import httpx
 
 from acrdiag.net.connections import TracingBackend
 from acrdiag.net.proxy import ProxyConfig
+from acrdiag.redact import redact_url
 
 
 def _wrap(pool: httpcore.ConnectionPool, context: ssl.SSLContext) -> httpx.HTTPTransport:
@@ -46,21 +47,28 @@ class RoutingTransport(httpx.BaseTransport):
 
     def _through(self, proxy: str) -> httpx.HTTPTransport:
         if proxy not in self._via:
-            parts = urlsplit(proxy)
-            auth = None
-            if parts.username is not None:
-                auth = (unquote(parts.username), unquote(parts.password or ""))
-            host = parts.hostname or ""
-            host = f"[{host}]" if ":" in host else host
-            bare = parts._replace(netloc=host + (f":{parts.port}" if parts.port else ""))
-            pool = httpcore.HTTPProxy(
-                proxy_url=bare.geturl(),
+            self._via[proxy] = _wrap(self._proxy_pool(proxy), self._context)
+        return self._via[proxy]
+
+    def _proxy_pool(self, proxy: str) -> httpcore.HTTPProxy:
+        parts = urlsplit(proxy)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            # Go accepts odd values (socks5, quoted URLs); say so instead of crashing.
+            raise httpx.ProxyError(f"invalid or unsupported proxy URL {redact_url(proxy)}")
+        auth = None
+        if parts.username is not None:
+            auth = (unquote(parts.username), unquote(parts.password or ""))
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        try:
+            port = parts.port
+            return httpcore.HTTPProxy(
+                proxy_url=parts._replace(netloc=host + (f":{port}" if port else "")).geturl(),
                 proxy_auth=auth,
                 ssl_context=self._context,
                 network_backend=self._backend,
             )
-            self._via[proxy] = _wrap(pool, self._context)
-        return self._via[proxy]
+        except (ValueError, httpcore.UnsupportedProtocol) as exc:
+            raise httpx.ProxyError(f"invalid proxy URL {redact_url(proxy)}: {exc}") from exc
 
     def close(self) -> None:
         self._direct.close()

@@ -69,9 +69,17 @@ def _basic(ctx: RunContext) -> str:
             _bad_credentials_hints(ctx),
         )
     if ping.status == 403:
-        raise StepFailed(Cause.FORBIDDEN, "the registry refused the credentials (403)")
+        raise StepFailed(
+            Cause.FORBIDDEN,
+            "the registry refused the credentials (403)",
+            ["the account is known but may not use this registry: check its permissions"],
+        )
     if ping.status != 200:
-        raise StepFailed(Cause.HTTP_ERROR, f"/v2/ with credentials answered {ping.status}")
+        raise StepFailed(
+            Cause.HTTP_ERROR,
+            f"/v2/ with credentials answered {ping.status}",
+            ["a registry answers /v2/ with 200 once the credentials are right"],
+        )
     ctx.facts.authorization = header
     return f"Basic credentials of {ctx.options.username!r} accepted"
 
@@ -137,7 +145,11 @@ def _check_status(ctx: RunContext, answer: Exchange) -> None:
             ],
         )
     if status == 429:
-        raise StepFailed(Cause.RATE_LIMITED, f"the token service {host} is rate limiting{detail}")
+        raise StepFailed(
+            Cause.RATE_LIMITED,
+            f"the token service {host} is rate limiting{detail}",
+            ["wait and retry; many nodes pulling at once share one limit"],
+        )
     if status >= 500:
         raise StepFailed(
             Cause.SERVER_ERROR,

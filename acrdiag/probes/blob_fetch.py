@@ -20,11 +20,15 @@ from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import host_of
 from acrdiag.probes.base import StepFailed, human_size, net_failed
 from acrdiag.probes.oss_resolution import REDIRECT_STATUSES
-from acrdiag.redact import redact_url
+from acrdiag.redact import redact_url, secret_query_values
 from acrdiag.registry.manifests import Descriptor
 from acrdiag.registry.storage_errors import classify_storage_error, parse_storage_error
 
 MAX_HOPS = 5
+_REDIRECT_HINTS = [
+    "the storage or CDN behind the registry redirects wrongly; give support the "
+    "hops above and the request IDs"
+]
 _CLOCK = "sync the local clock (chrony/ntp): signed URLs are checked against the storage clock"
 _STORAGE_HINTS = {
     Cause.URL_EXPIRED: [_CLOCK, "a download slower than the URL's lifetime also ends like this"],
@@ -67,7 +71,7 @@ def run(ctx: RunContext) -> str:
     raise StepFailed(
         Cause.TOO_MANY_REDIRECTS,
         f"more than {MAX_HOPS} redirects after the registry",
-        ["the storage or CDN redirects in a chain; check its configuration"],
+        _REDIRECT_HINTS,
     )
 
 
@@ -89,16 +93,25 @@ def _next_hop(ctx: RunContext, url: str, response: httpx.Response, seen: list[st
     location: str | None = response.headers.get("location")
     response.close()
     if not location:
-        raise StepFailed(Cause.NO_LOCATION, f"{host_of(url)} redirected without a Location")
+        raise StepFailed(
+            Cause.NO_LOCATION, f"{host_of(url)} redirected without a Location", _REDIRECT_HINTS
+        )
     target = urljoin(url, location.strip())
+    for value in secret_query_values(target):
+        ctx.keep_secret(value)
     ctx.step.evidence.setdefault("hops", []).append(redact_url(target))
     if urlsplit(target).scheme not in ("http", "https") or not urlsplit(target).hostname:
         raise StepFailed(
             Cause.PROTOCOL_ERROR,
             f"{host_of(url)} redirected to an unusable URL {redact_url(target)}",
+            _REDIRECT_HINTS,
         )
     if target in seen:
-        raise StepFailed(Cause.TOO_MANY_REDIRECTS, f"the storage redirects loop at {host_of(url)}")
+        raise StepFailed(
+            Cause.TOO_MANY_REDIRECTS,
+            f"the storage redirects loop at {host_of(url)}",
+            _REDIRECT_HINTS,
+        )
     return target
 
 

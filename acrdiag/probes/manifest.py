@@ -43,6 +43,7 @@ def run(ctx: RunContext) -> str:
                 Cause.UNSUPPORTED_MEDIA_TYPE,
                 f"the index entry for "
                 f"{platform_label(chosen)} is a {image.kind}, not an image manifest",
+                ["docker and containerd do not follow nested indexes: push a flat index"],
             )
     if image.kind == "schema1":
         raise StepFailed(
@@ -82,6 +83,7 @@ def _fetch(
                 failure.cause,
                 f"the manifest {reference} is larger than "
                 f"{MAX_MANIFEST_BYTES:,} bytes; containerd refuses it",
+                ["rebuild the image with fewer layers or index entries"],
             ) from failure
         raise net_failed(ctx, failure, "registry") from failure
     limits = rate_limit(answer)
@@ -91,7 +93,11 @@ def _fetch(
         _explain_missing(ctx, answer, reference)
     raise_for_status(ctx, answer, f"manifest {reference}", Cause.MANIFEST_UNKNOWN)
     if answer.status != 200:
-        raise StepFailed(Cause.HTTP_ERROR, f"manifest {reference}: unexpected {answer.status}")
+        raise StepFailed(
+            Cause.HTTP_ERROR,
+            f"manifest {reference}: unexpected {answer.status}",
+            ["a registry answers a manifest GET with 200 or an error code"],
+        )
     digest = _verify(answer, want_digest, want_size)
     try:
         parsed = parse_manifest(answer.body, answer.headers.get("content-type"))
@@ -102,7 +108,11 @@ def _fetch(
             ["docker and containerd accept OCI and Docker v2 manifests only"],
         ) from exc
     except ManifestError as exc:
-        raise StepFailed(Cause.BAD_RESPONSE, f"manifest {reference} is invalid: {exc}") from exc
+        raise StepFailed(
+            Cause.BAD_RESPONSE,
+            f"manifest {reference} is invalid: {exc}",
+            ["pullers refuse this manifest too: re-push the image"],
+        ) from exc
     return parsed, digest
 
 
@@ -125,6 +135,7 @@ def _verify(answer: Exchange, want_digest: str | None, want_size: int | None) ->
         raise StepFailed(
             Cause.SIZE_MISMATCH,
             f"the index says {want_size} bytes, the manifest has {len(answer.body)}",
+            ["pullers refuse a manifest whose size differs from its descriptor: re-push"],
         )
     return digest
 

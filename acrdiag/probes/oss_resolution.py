@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import urljoin
 
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
-from acrdiag.hints import dns_missing_hints, dns_timeout_hint
+from acrdiag.hints import lookup_hints
 from acrdiag.net.dns import Lookup
 from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange, connection_of
 from acrdiag.probes.base import StepFailed, net_failed, short_digest
 from acrdiag.probes.registry_status import raise_for_status
+from acrdiag.redact import secret_query_values
 from acrdiag.registry.storage import (
     LocationError,
     StorageLocation,
@@ -64,7 +65,11 @@ def run(ctx: RunContext) -> str:
         body = ctx.session.read_body(response, 64 * 1024)
         answer = Exchange("GET", url, status, response.headers, body, connection_of(response), None)
         raise_for_status(ctx, answer, f"blob {short_digest(blob.digest)}", Cause.BLOB_UNKNOWN)
-        raise StepFailed(Cause.HTTP_ERROR, f"blob {short_digest(blob.digest)}: unexpected {status}")
+        raise StepFailed(
+            Cause.HTTP_ERROR,
+            f"blob {short_digest(blob.digest)}: unexpected {status}",
+            ["a registry answers a blob GET with 200 or a redirect to storage"],
+        )
     location = _location(ctx, url, response.headers.get("location"))
     response.close()
     return _resolve(ctx, location, status)
@@ -95,9 +100,8 @@ def _location(ctx: RunContext, url: str, header: str | None) -> StorageLocation:
 
 
 def _keep_signature(ctx: RunContext, url: str) -> None:
-    for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=False):
-        if any(part in key.lower() for part in _SECRET_KEY_PARTS):
-            ctx.keep_secret(value)
+    for value in secret_query_values(url):
+        ctx.keep_secret(value)
 
 
 def _resolve(ctx: RunContext, location: StorageLocation, status: int) -> str:
@@ -183,11 +187,7 @@ def _dns_failed(ctx: RunContext, location: StorageLocation, lookup: Lookup, prox
         ctx.step.warn(lookup.cause, f"{location.host} does not resolve here; the proxy resolves it")
         return
     cause = _DNS_REMAP.get(lookup.cause, lookup.cause)
-    hints = (
-        [dns_timeout_hint()]
-        if lookup.cause is Cause.DNS_TIMEOUT
-        else dns_missing_hints(location.host)
-    )
+    hints = lookup_hints(ctx, location.host, lookup.cause)
     if location.endpoint_type == "internal" and ctx.support.endpoint_type == "vpc":
         hints.append(
             "pulls through the -vpc registry endpoint are redirected to internal OSS: "

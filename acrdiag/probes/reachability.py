@@ -6,7 +6,7 @@ from typing import Any
 
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
-from acrdiag.hints import dns_missing_hints, dns_timeout_hint
+from acrdiag.hints import lookup_hints
 from acrdiag.net.connections import ConnectionInfo
 from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange
@@ -31,10 +31,7 @@ def run(ctx: RunContext) -> str:
     ctx.step.evidence["dns"] = lookup.evidence()
     if not lookup.ok and ctx.proxies.proxy_for(ctx.facts.registry_url) is None:
         assert lookup.cause is not None
-        hints = (
-            [dns_timeout_hint()] if lookup.cause is Cause.DNS_TIMEOUT else dns_missing_hints(host)
-        )
-        raise StepFailed(lookup.cause, lookup.detail, hints)
+        raise StepFailed(lookup.cause, lookup.detail, lookup_hints(ctx, host, lookup.cause))
 
     ping = _ping(ctx, host, port)
     ctx.facts.ping = ping

@@ -61,7 +61,11 @@ def raise_for_status(ctx: RunContext, exchange: Exchange, what: str, not_found: 
         )
     if status == 404:
         cause = _CODE_CAUSES.get(code or "", not_found)
-        raise StepFailed(cause, f"{what}: not found{detail}")
+        raise StepFailed(
+            cause,
+            f"{what}: not found{detail}",
+            ["check the repository, tag or digest against what was pushed"],
+        )
     if status >= 500:
         raise StepFailed(
             Cause.SERVER_ERROR,
@@ -72,7 +76,9 @@ def raise_for_status(ctx: RunContext, exchange: Exchange, what: str, not_found: 
             ],
         )
     raise StepFailed(
-        _CODE_CAUSES.get(code or "", Cause.HTTP_ERROR), f"{what}: unexpected {status}{detail}"
+        _CODE_CAUSES.get(code or "", Cause.HTTP_ERROR),
+        f"{what}: unexpected {status}{detail}",
+        ["a proxy in front of the registry may answer instead of it: check the request IDs"],
     )
 
 

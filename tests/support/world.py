@@ -69,6 +69,10 @@ class Blob:
     def digest(self) -> str:
         return sha256(self.data)
 
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
     def descriptor(self, **extra: Any) -> dict[str, Any]:
         return {
             "mediaType": self.media_type,
@@ -338,25 +342,30 @@ class World:
         password: str | None = PASSWORD,
         user: str | None = USER,
         fmt: str = "json",
-        common: bool = True,
+        ca: bool = True,
+        timeout: float = 2.0,
+        deadline: float = 20.0,
     ) -> RunResult:
-
-        argv = ["run", *args]
+        """acrdiag run ARGS against this world, as a user types it."""
+        argv = [
+            "run",
+            *args,
+            "--nameserver",
+            self.dns.address,
+            "--timeout",
+            str(timeout),
+            "--deadline",
+            str(deadline),
+            "--format",
+            fmt,
+        ]
+        if ca:
+            argv += ["--ca-file", self.ca_file]
+        stdin = ""
         if user is not None:
             argv += ["--username", user, "--password-stdin"]
-        if common:
-            argv += [
-                "--nameserver",
-                self.dns.address,
-                "--ca-file",
-                self.ca_file,
-                "--timeout",
-                "2",
-                "--deadline",
-                "20",
-            ]
-        argv += ["--format", fmt]
-        return invoke(argv, (password or "") + "\n" if user is not None else "")
+            stdin = (password or "") + "\n"
+        return invoke(argv, stdin)
 
 
 def invoke(argv: list[str], stdin: str = "") -> RunResult:

@@ -1,0 +1,111 @@
+"""The engine's promises: a crash is a row, the deadline holds, Ctrl-C keeps the report."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from acrdiag import engine
+from acrdiag.context import RunContext
+from acrdiag.model import StepId
+from tests.support.assertions import assert_failed_at
+from tests.support.servers import raw_server, read_request
+from tests.support.world import REGISTRY, World
+
+
+def _replace_probe(monkeypatch: pytest.MonkeyPatch, step: StepId, probe: object) -> None:
+    probes = [(s, probe if s is step else p) for s, p in engine.PROBES]
+    monkeypatch.setattr(engine, "PROBES", probes)
+
+
+def test_a_crashing_probe_is_an_internal_error_row_exit_1(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    world.healthy()
+
+    def crash(ctx: RunContext) -> str:
+        raise RuntimeError(f"boom near {ctx.facts.token}")
+
+    _replace_probe(monkeypatch, StepId.MANIFEST, crash)
+    out = tmp_path / "crash.json"
+    result = world.run(world.ref("ns/app:1.0"), "--output", str(out))
+    assert result.code == 1
+    assert "Traceback" not in result.stderr
+    step = result.step("manifest")
+    assert step["status"] == "fail" and step["cause"] == "internal_error"
+    assert "RuntimeError" in step["summary"]
+    assert step["evidence"]["exception"]["type"] == "RuntimeError"
+    assert [s["status"] for s in result.report["steps"][5:]] == ["skipped", "skipped"]
+    assert json.loads(out.read_text())["verdict"]["exit_code"] == 1
+    for token in world.tokens:
+        assert token not in result.stdout, "a crash message must not leak the token"
+
+
+def test_a_crash_outside_the_probes_still_writes_a_report(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from acrdiag import run_command
+
+    def broken(options: object) -> object:
+        raise OSError("no file descriptors left")
+
+    monkeypatch.setattr(run_command, "diagnose", broken)
+    out = tmp_path / "r.json"
+    result = world.run(world.ref("ns/app:1.0"), "--output", str(out))
+    assert result.code == 1
+    assert result.report["verdict"]["cause"] == "internal_error"
+    assert out.exists()
+
+
+def test_deadline_bounds_a_server_that_never_answers(world: World) -> None:
+    def silent(conn: socket.socket) -> None:
+        read_request(conn)
+        time.sleep(4)
+
+    with raw_server(silent) as port:
+        started = time.monotonic()
+        result = world.run(
+            f"{REGISTRY}:{port}/ns/app:1.0", "--plain-http", timeout=10, deadline=1.5
+        )
+        elapsed = time.monotonic() - started
+    assert elapsed < 2.5
+    failed = assert_failed_at(result, "reachability", "deadline_exceeded")
+    assert any("--deadline" in h for h in failed["hints"])
+
+
+def test_slow_drip_headers_cannot_outlive_the_deadline(world: World) -> None:
+    def drip(conn: socket.socket) -> None:
+        read_request(conn)
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100:
+            conn.sendall(bytes([byte]))
+            time.sleep(0.2)
+
+    with raw_server(drip) as port:
+        started = time.monotonic()
+        result = world.run(f"{REGISTRY}:{port}/ns/app:1.0", "--plain-http", timeout=1, deadline=2)
+        elapsed = time.monotonic() - started
+    assert elapsed < 3
+    assert result.code == 11
+    assert result.report["verdict"]["cause"] == "deadline_exceeded"
+
+
+def test_ctrl_c_writes_the_partial_report_and_exits_130(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    world.healthy()
+
+    def interrupted(ctx: RunContext) -> str:
+        raise KeyboardInterrupt
+
+    _replace_probe(monkeypatch, StepId.OSS_RESOLUTION, interrupted)
+    out = tmp_path / "partial.json"
+    result = world.run(world.ref("ns/app:1.0"), "--output", str(out))
+    assert result.code == 130
+    saved = json.loads(out.read_text())
+    assert saved["verdict"]["exit_code"] == 130
+    assert [s["status"] for s in saved["steps"]] == ["pass"] * 5 + ["fail", "skipped"]
+    assert saved["steps"][5]["cause"] == "interrupted"

@@ -1,0 +1,196 @@
+"""Step 1, reachability: each way DNS, TCP, TLS or /v2/ fails names its cause and exits 11."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from werkzeug import Response
+
+from tests.support.assertions import assert_failed_at
+from tests.support.pki import TestPki
+from tests.support.servers import blackhole_port, closed_port, http_server
+from tests.support.world import INSTANCE, REGISTRY, RunResult, World
+
+
+def test_healthy_pull_passes_all_seven_steps(world: World) -> None:
+    world.healthy()
+    result = world.run(world.ref("ns/app:1.0"))
+    report = result.report
+    assert result.code == 0
+    assert [s["status"] for s in report["steps"]] == ["pass"] * 7
+    assert report["verdict"] == {
+        "status": "ok",
+        "failed_step": None,
+        "failed_step_number": None,
+        "cause": None,
+        "summary": "the pull works",
+        "exit_code": 0,
+    }
+    tls = result.step("reachability")["evidence"]["connection"]["tls"]
+    assert tls["certificate"]["issuer"] == "CN=acrdiag unit-test CA"
+    assert tls["certificate"]["name_matches"] is True
+
+
+def test_unknown_registry_name_is_nxdomain(world: World) -> None:
+    ref = f"nosuch-registry.cn-hangzhou.cr.aliyuncs.com:{world.registry.port}/ns/app:1.0"
+    failed = assert_failed_at(world.run(ref), "reachability", "dns_nxdomain")
+    assert failed["evidence"]["dns"]["dns"]["A"] == "NXDOMAIN"
+    assert any("instance name and region" in h for h in failed["hints"])
+
+
+def test_vpc_endpoint_outside_the_vpc_points_at_the_public_endpoint(world: World) -> None:
+    ref = f"shop-registry-vpc.cn-hangzhou.cr.aliyuncs.com:{world.registry.port}/ns/app:1.0"
+    result = world.run(ref)
+    failed = assert_failed_at(result, "reachability", "dns_nxdomain")
+    assert any(REGISTRY in h and "allowlist" in h for h in failed["hints"])
+    assert result.report["support"]["endpoint_type"] == "vpc"
+
+
+def test_name_without_addresses_is_no_answer(world: World) -> None:
+    world.dns.records[REGISTRY] = []
+    failed = assert_failed_at(world.run(world.ref("ns/app:1.0")), "reachability", "dns_no_answer")
+    assert failed["evidence"]["dns"]["dns"]["A"] == "no answer"
+
+
+def test_silent_dns_server_is_a_timeout_within_the_timeout(world: World) -> None:
+    world.dns.silent.add(REGISTRY)
+    started = time.monotonic()
+    result = world.run(world.ref("ns/app:1.0"), timeout=1)
+    assert time.monotonic() - started < 3
+    failed = assert_failed_at(result, "reachability", "dns_timeout")
+    assert any("resolv.conf" in h for h in failed["hints"])
+
+
+def test_closed_port_is_refused(world: World) -> None:
+    ref = f"{REGISTRY}:{closed_port()}/ns/app:1.0"
+    failed = assert_failed_at(world.run(ref), "reachability", "tcp_refused")
+    assert "127.0.0.1" in failed["summary"]
+
+
+def test_dropped_syn_is_a_tcp_timeout_with_the_acr_allowlist_hint(world: World) -> None:
+    with blackhole_port() as port:
+        started = time.monotonic()
+        result = world.run(f"{REGISTRY}:{port}/ns/app:1.0", timeout=1)
+        elapsed = time.monotonic() - started
+    failed = assert_failed_at(result, "reachability", "tcp_timeout")
+    assert elapsed < 4
+    assert any("access control" in h for h in failed["hints"])
+
+
+def test_private_ca_without_ca_file_is_untrusted(world: World) -> None:
+    world.healthy()
+    result = world.run(world.ref("ns/app:1.0"), ca=False)
+    failed = assert_failed_at(result, "reachability", "tls_untrusted")
+    assert failed["evidence"]["presented_certificate"]["issuer"] == "CN=acrdiag unit-test CA"
+    assert any("--ca-file" in h for h in failed["hints"])
+    assert any("trust used: system store" in h for h in failed["hints"])
+
+
+def test_certificate_for_another_name_is_a_hostname_mismatch(world: World, pki: TestPki) -> None:
+    with http_server(pki.issue("other", ["other.example.com"])) as server:
+        result = world.run(f"{REGISTRY}:{server.port}/ns/app:1.0")
+    failed = assert_failed_at(result, "reachability", "tls_hostname_mismatch")
+    assert failed["evidence"]["presented_certificate"]["names"] == ["other.example.com"]
+    assert failed["evidence"]["presented_certificate"]["name_matches"] is False
+
+
+def test_expired_certificate(world: World, pki: TestPki) -> None:
+    expired = pki.issue("expired", [REGISTRY], days=10, start_days_ago=20)
+    with http_server(expired) as server:
+        result = world.run(f"{REGISTRY}:{server.port}/ns/app:1.0")
+    failed = assert_failed_at(result, "reachability", "tls_expired")
+    assert failed["evidence"]["presented_certificate"]["days_left"] < 0
+
+
+def test_certificate_expiring_soon_is_a_warning(world: World, pki: TestPki) -> None:
+    soon = pki.issue("soon", [REGISTRY], days=6, start_days_ago=1)
+    with http_server(soon) as server:
+        server.expect_request("/v2/").respond_with_json({})
+        server.expect_request("/v2/ns/app/manifests/1.0").respond_with_data("", status=404)
+        result = world.run(f"{REGISTRY}:{server.port}/ns/app:1.0")
+    step = result.step("reachability")
+    assert step["status"] == "warn" and step["cause"] == "tls_expiring_soon"
+    assert any("renew" in h for h in step["hints"])
+
+
+def test_tls_to_a_plain_http_port_says_use_plain_http(world: World) -> None:
+    with http_server(None) as server:
+        result = world.run(f"{REGISTRY}:{server.port}/ns/app:1.0")
+    failed = assert_failed_at(result, "reachability", "tls_error")
+    assert "plain HTTP" in failed["summary"]
+    assert any("--plain-http" in h for h in failed["hints"])
+
+
+def test_plain_http_to_a_tls_port_says_drop_plain_http(world: World) -> None:
+    result = world.run(world.ref("ns/app:1.0"), "--plain-http")
+    failed = result.failed
+    assert result.code == 11 and failed is not None
+    assert any("drop --plain-http" in h for h in failed["hints"])
+
+
+def test_plain_http_registry_is_reached_over_plain_http(world: World) -> None:
+    with http_server(None) as server:
+        server.expect_request("/v2/").respond_with_json(
+            {}, headers={"Docker-Distribution-API-Version": "registry/2.0"}
+        )
+        result = world.run(f"{REGISTRY}:{server.port}/ns/app:1.0", "--plain-http")
+    step = result.step("reachability")
+    assert step["status"] == "pass" and "plain HTTP" in step["summary"]
+    assert result.step("challenge")["summary"].startswith("no authentication required")
+
+
+def _v2_answer(world: World, response: Response) -> RunResult:
+    world.route("registry", "GET", "/v2/", lambda request: response)
+    return world.run(world.ref("ns/app:1.0"))
+
+
+def test_404_on_v2_is_not_a_registry(world: World) -> None:
+    result = _v2_answer(world, Response("not here", status=404))
+    assert_failed_at(result, "reachability", "not_a_registry")
+
+
+def test_html_page_without_api_header_is_not_a_registry(world: World) -> None:
+    page = Response("<html><title>Portal login</title></html>", content_type="text/html")
+    result = _v2_answer(world, page)
+    failed = assert_failed_at(result, "reachability", "not_a_registry")
+    assert any("captive portal" in h for h in failed["hints"])
+
+
+def test_403_on_acr_names_the_access_control_list(world: World) -> None:
+    result = _v2_answer(world, Response("denied", status=403))
+    failed = assert_failed_at(result, "reachability", "forbidden")
+    assert any("allowlist" in h for h in failed["hints"])
+
+
+def test_503_is_a_server_error(world: World) -> None:
+    body = json.dumps({"errors": [{"code": "UNAVAILABLE", "message": "maintenance"}]})
+    result = _v2_answer(world, Response(body, status=503))
+    assert_failed_at(result, "reachability", "server_error")
+
+
+def test_redirect_on_v2_is_an_http_error_showing_where(world: World) -> None:
+    result = _v2_answer(world, Response("", status=302, headers={"Location": "/login"}))
+    failed = assert_failed_at(result, "reachability", "http_error")
+    assert "/login" in failed["summary"]
+
+
+def test_insecure_turns_the_untrusted_ca_into_a_warning(world: World) -> None:
+    world.healthy()
+    result = world.run(world.ref("ns/app:1.0"), "--insecure", ca=False)
+    assert result.code == 0
+    step = result.step("reachability")
+    assert step["status"] == "warn" and step["cause"] == "tls_verify_disabled"
+    assert result.report["verdict"]["status"] == "warn"
+    assert result.report["environment"]["trust"] == "verification disabled (--insecure)"
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_failure_renders_for_people_with_cause_and_hint(world: World, fmt: str) -> None:
+    ref = f"{REGISTRY}:{closed_port()}/ns/app:1.0"
+    result = world.run(ref, fmt=fmt)
+    assert result.code == 11
+    assert "tcp_refused" in result.stdout
+    assert "nothing accepts connections" in result.stdout
+    assert INSTANCE not in result.stdout  # not learned before step 2: never guessed
