@@ -133,3 +133,14 @@ class Report(_Model):
 
     def failed(self) -> StepResult | None:
         return next((s for s in self.steps if s.status is Status.FAIL), None)
+
+
+def json_schema() -> dict[str, object]:
+    """The report's JSON Schema, as committed in acrdiag/report.schema.json."""
+    return Report.model_json_schema(mode="serialization")
+
+
+if __name__ == "__main__":  # python -m acrdiag.model > acrdiag/report.schema.json
+    import json
+
+    print(json.dumps(json_schema(), indent=2, sort_keys=True))
