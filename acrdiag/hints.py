@@ -21,17 +21,17 @@ HOP_NAMES = {"registry": "registry", "realm": "token service", "storage": "stora
 
 def network_hints(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
     if failure.phase == "dns":
-        return lookup_hints(ctx, failure.host, failure.cause)
+        return lookup_hints(ctx, failure.host, failure.cause, hop)
     if failure.cause in (Cause.PROXY_UNREACHABLE, Cause.PROXY_REFUSED, Cause.PROXY_AUTH_REQUIRED):
         return proxy_hints(ctx, failure, hop)
     handler = _BY_CAUSE.get(failure.cause)
     return handler(ctx, failure, hop) if handler else []
 
 
-def lookup_hints(ctx: RunContext, host: str, cause: Cause) -> list[str]:
-    """What to do when resolving ``host`` failed with ``cause``."""
+def lookup_hints(ctx: RunContext, host: str, cause: Cause, hop: str) -> list[str]:
+    """What to do when resolving ``host`` (of the registry, realm or storage hop) failed."""
     if cause in (Cause.DNS_NXDOMAIN, Cause.DNS_NO_ANSWER):
-        return dns_missing_hints(host)
+        return dns_missing_hints(host, hop)
     if cause is Cause.DNS_TIMEOUT:
         return [dns_timeout_hint()]
     if cause is Cause.DEADLINE_EXCEEDED:
@@ -42,7 +42,7 @@ def lookup_hints(ctx: RunContext, host: str, cause: Cause) -> list[str]:
     ]
 
 
-def dns_missing_hints(host: str) -> list[str]:
+def dns_missing_hints(host: str, hop: str) -> list[str]:
     if "-registry-vpc." in host or re.match(
         r"^(registry|registry-intl|crpi-[a-z0-9]+)-vpc\.", host
     ):
@@ -62,6 +62,13 @@ def dns_missing_hints(host: str) -> list[str]:
         return [
             f"check the instance name and region in {host} against the ACR console "
             "(Instance > Access Control shows the instance's domains)"
+        ]
+    if hop != "registry":
+        # The server named this host; the user did not type it.
+        return [
+            f"the {HOP_NAMES.get(hop, hop)} host {host} was named by the registry, and this "
+            "machine's DNS does not know it: a DNS filter, split-horizon DNS or a private zone "
+            f"hides it; compare `dig {host}` here and on a machine where pulls work"
         ]
     return [
         f"check the spelling of {host}; `dig {host}` asks DNS directly, "

@@ -58,7 +58,8 @@ def run(ctx: RunContext) -> str:
     ctx.facts.manifest = image
     ctx.facts.blob = blob
     total = sum(layer.size for layer in image.layers)
-    return f"{_name(ctx)}: {_kind_text(top)}{via}; {len(image.layers)} layers, {human_size(total)}"
+    layers = _plural(len(image.layers), "layer")
+    return f"{_name(ctx)}: {_kind_text(top)}{via}; {layers}, {human_size(total)}"
 
 
 def _name(ctx: RunContext) -> str:
@@ -233,6 +234,10 @@ def _describe(manifest: ParsedManifest, digest: str) -> dict[str, Any]:
         out["layers"] = len(manifest.layers)
         out["size"] = sum(layer.size for layer in manifest.layers)
     return out
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _kind_text(manifest: ParsedManifest) -> str:

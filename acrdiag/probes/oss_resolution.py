@@ -187,7 +187,7 @@ def _dns_failed(ctx: RunContext, location: StorageLocation, lookup: Lookup, prox
         ctx.step.warn(lookup.cause, f"{location.host} does not resolve here; the proxy resolves it")
         return
     cause = _DNS_REMAP.get(lookup.cause, lookup.cause)
-    hints = lookup_hints(ctx, location.host, lookup.cause)
+    hints = lookup_hints(ctx, location.host, lookup.cause, "storage")
     if location.endpoint_type == "internal" and ctx.support.endpoint_type == "vpc":
         hints.append(
             "pulls through the -vpc registry endpoint are redirected to internal OSS: "

@@ -31,7 +31,9 @@ def run(ctx: RunContext) -> str:
     ctx.step.evidence["dns"] = lookup.evidence()
     if not lookup.ok and ctx.proxies.proxy_for(ctx.facts.registry_url) is None:
         assert lookup.cause is not None
-        raise StepFailed(lookup.cause, lookup.detail, lookup_hints(ctx, host, lookup.cause))
+        raise StepFailed(
+            lookup.cause, lookup.detail, lookup_hints(ctx, host, lookup.cause, "registry")
+        )
 
     ping = _ping(ctx, host, port)
     ctx.facts.ping = ping
