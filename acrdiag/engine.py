@@ -7,6 +7,7 @@ string in it has passed the redactor.
 
 from __future__ import annotations
 
+import re
 import time
 import traceback
 from contextlib import ExitStack
@@ -101,7 +102,7 @@ def crash_report(options: RunOptions, exc: BaseException) -> Report:
         record,
         Status.FAIL,
         Cause.INTERNAL_ERROR,
-        f"acrdiag failed internally: {type(exc).__name__}: {exc}",
+        f"acrdiag failed internally: {_first_line(exc)}",
         0.0,
     )
     steps = [first] + [_skipped(step_id, first) for step_id, _ in PROBES[1:]]
@@ -184,7 +185,7 @@ def _as_failure(ctx: RunContext, record: StepRecord, exc: Exception) -> StepFail
     record.evidence["exception"] = _crash_evidence(exc)
     return StepFailed(
         Cause.INTERNAL_ERROR,
-        f"acrdiag failed internally: {type(exc).__name__}: {exc}",
+        f"acrdiag failed internally: {_first_line(exc)}",
         ["please report this with the JSON report attached"],
     )
 
@@ -224,6 +225,11 @@ def _skipped(step_id: StepId, failed: StepResult) -> StepResult:
         status=Status.SKIPPED,
         summary=f"skipped: step {failed.number} ({failed.id.value}) failed",
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
 def _crash_evidence(exc: BaseException) -> dict[str, Any]:
@@ -289,21 +295,36 @@ def _verdict(steps: list[StepResult], interrupted: bool) -> Verdict:
 
 def scrub(report: Report, secrets: set[str]) -> Report:
     """Last line of defence: no secret survives into any output, whatever a probe recorded."""
-    data = _scrub_value(report.model_dump(mode="json"), sorted(secrets, key=len, reverse=True))
+    data = _scrub_value(report.model_dump(mode="json"), _Scrubber(secrets))
     return Report.model_validate(data)
+
+
+class _Scrubber:
+    """Long secrets are replaced anywhere; a short one (a weak password) only as a whole
+    word, so that a password like "pull" cannot blank out ordinary words of the report."""
+
+    def __init__(self, secrets: set[str]) -> None:
+        self.long = sorted((s for s in secrets if len(s) >= 8), key=len, reverse=True)
+        short = sorted((s for s in secrets if len(s) < 8), key=len, reverse=True)
+        words = "|".join(re.escape(s) for s in short)
+        self.short = re.compile(rf"(?<![\w-])(?:{words})(?![\w-])") if short else None
+
+    def __call__(self, text: str) -> str:
+        text = redact_text(text, self.long)
+        return self.short.sub("REDACTED", text) if self.short else text
 
 
 # Codes and ids are ours, never secret; scrubbing them could only corrupt them.
 _STRUCTURAL_KEYS = frozenset({"id", "status", "cause", "failed_step", "step", "header"})
 
 
-def _scrub_value(value: Any, secrets: list[str]) -> Any:
+def _scrub_value(value: Any, scrubber: _Scrubber) -> Any:
     if isinstance(value, str):
-        return redact_text(value, secrets)
+        return scrubber(value)
     if isinstance(value, list):
-        return [_scrub_value(v, secrets) for v in value]
+        return [_scrub_value(v, scrubber) for v in value]
     if isinstance(value, dict):
         return {
-            k: v if k in _STRUCTURAL_KEYS else _scrub_value(v, secrets) for k, v in value.items()
+            k: v if k in _STRUCTURAL_KEYS else _scrub_value(v, scrubber) for k, v in value.items()
         }
     return value

@@ -109,3 +109,34 @@ def test_ctrl_c_writes_the_partial_report_and_exits_130(
     assert saved["verdict"]["exit_code"] == 130
     assert [s["status"] for s in saved["steps"]] == ["pass"] * 5 + ["fail", "skipped"]
     assert saved["steps"][5]["cause"] == "interrupted"
+
+
+def test_scrub_hides_secrets_everywhere_but_never_corrupts_codes() -> None:
+    from datetime import UTC, datetime
+
+    from acrdiag.causes import Cause
+    from acrdiag.model import Report, Status, StepResult, Target, ToolInfo, Verdict
+
+    step = StepResult(
+        id=StepId.BLOB_FETCH,
+        number=7,
+        status=Status.FAIL,
+        cause=Cause.TLS_HOSTNAME_MISMATCH,
+        summary="token eyJlongsecretvalue12 and pw Xy7_ rejected; Xy7_abc stays",
+        evidence={"host": "tls_hostname_mismatch"},
+        hints=["host"],
+    )
+    report = Report(
+        tool=ToolInfo(version="t"),
+        target=Target(reference="r"),
+        started_at=datetime.now(UTC),
+        duration_s=0,
+        verdict=Verdict(status="fail", summary="s", exit_code=17),
+        support=engine.Support(),
+        steps=[step],
+    )
+    scrubbed = engine.scrub(report, {"eyJlongsecretvalue12", "Xy7_", "host"}).steps[0]
+    assert scrubbed.cause is Cause.TLS_HOSTNAME_MISMATCH
+    assert "eyJlongsecretvalue12" not in scrubbed.summary
+    assert "pw REDACTED rejected" in scrubbed.summary and "Xy7_abc stays" in scrubbed.summary
+    assert scrubbed.evidence == {"host": "tls_hostname_mismatch"}

@@ -34,6 +34,7 @@ class AddressFailed(Exception):
 
     def __init__(self, address: str, port: int, original: BaseException | None) -> None:
         super().__init__(f"{_join(address, port)}: {original or 'timed out'}")
+        self.where = _join(address, port)
         self.original = original
 
 

@@ -16,8 +16,8 @@ import httpx
 
 from acrdiag.causes import Cause
 from acrdiag.deadline import DeadlineExceeded
-from acrdiag.net.connections import DnsLookupFailed
-from acrdiag.redact import redact_text
+from acrdiag.net.connections import AddressFailed, DnsLookupFailed
+from acrdiag.redact import redact_text, redact_url
 
 # OpenSSL X509_V_ERR_* codes (ssl.SSLCertVerificationError.verify_code).
 _EXPIRED_CODES = {9, 10}  # not yet valid, has expired
@@ -173,27 +173,31 @@ def _proxy(exc: BaseException, host: str, proxy: str | None) -> NetFailure | Non
 def _connect(exc: BaseException, host: str, proxy: str | None) -> NetFailure | None:
     if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return None
+    attempt: AddressFailed | None = _find(exc, AddressFailed)
+    where = f"{host} ({attempt.where})" if attempt else host
     timed_out = isinstance(exc, httpx.ConnectTimeout)
-    refused = _find(exc, ConnectionRefusedError) is not None
     os_error: OSError | None = _find(exc, OSError)
-    where = str(exc) or host
+    reason = os_error.strerror if os_error is not None and os_error.strerror else str(exc)
     if proxy:
-        what = "timed out" if timed_out else "failed"
+        what = "timed out" if timed_out else f"failed: {reason}"
+        shown = redact_url(proxy)
+        if attempt and attempt.where not in shown:
+            shown += f" ({attempt.where})"
         return NetFailure(
             Cause.PROXY_UNREACHABLE,
-            f"connecting to proxy {proxy} {what}: {where}",
+            f"TCP connection to proxy {shown} {what} (for {host})",
             host=host,
             phase="proxy",
             proxy=proxy,
         )
     if timed_out:
         cause, text = Cause.TCP_TIMEOUT, f"TCP connection to {where} timed out"
-    elif refused:
+    elif _find(exc, ConnectionRefusedError) is not None:
         cause, text = Cause.TCP_REFUSED, f"TCP connection to {where} refused"
     elif os_error is not None and os_error.errno in _UNREACHABLE_ERRNOS:
-        cause, text = Cause.TCP_UNREACHABLE, f"no route to {where}"
+        cause, text = Cause.TCP_UNREACHABLE, f"no route to {where}: {reason}"
     else:
-        cause, text = Cause.TCP_UNREACHABLE, f"connecting to {host} failed: {where}"
+        cause, text = Cause.TCP_UNREACHABLE, f"TCP connection to {where} failed: {reason}"
     return NetFailure(cause, text, host=host, phase="tcp")
 
 

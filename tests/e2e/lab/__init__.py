@@ -7,6 +7,8 @@ Everything runs inside a private network namespace `acrdiag-lab-<pid>` in which 
     127.0.10.1:443   docker-registry for  shop-registry.cn-hangzhou.cr.aliyuncs.com
     127.0.10.2:443   docker-registry for  shop-registry-vpc.cn-hangzhou.cr.aliyuncs.com
                      (a second instance; its blob redirects go to the -internal OSS name)
+    127.0.10.3:443   registry.example.com, a custom domain whose reverse proxy forwards to
+                     the registry but drops WWW-Authenticate (a misconfigured front)
     127.0.20.1:443   token service for    dockerauth.cn-hangzhou.aliyuncs.com
     127.0.30.1:443   oss-cn-hangzhou.aliyuncs.com           } nftables DNAT to moto's
     127.0.30.2:443   oss-cn-hangzhou-internal.aliyuncs.com  } private address below
@@ -17,14 +19,16 @@ Faults aimed at the client's storage hop (DNS, dropped packets) therefore never 
 registries' own storage traffic.
 
     with Lab.start() as lab:
-        lab.acrdiag("check", lab.ref("ns/app:1.0"))
+        lab.acrdiag("run", lab.ref("ns/app:1.0"))
 
-Facts: registry_host, vpc_registry_host, realm_host, realm, service, issuer, storage_host,
-internal_storage_host, region, instance_id, bucket, addresses (name -> client-facing IP),
-dns_server, closed_port, dead_proxy, missing_registry_name, users (name -> password),
+Facts: registry_host, vpc_registry_host, front_host, realm_host, realm, service, issuer,
+storage_host, internal_storage_host, region, instance_id, bucket,
+addresses (name -> client-facing IP), dns_server, closed_port, dead_proxy,
+missing_registry_name, users (name -> password),
 images ("repo:tag" -> content.Image), ca_file, cert_dir, home, work_dir, logs_dir, startup_s.
 Running: exec(argv, env, input, timeout, cwd), acrdiag(*args, env, input, timeout),
-ref(image, vpc), blob_key(digest), blob_data(digest), token_requests(), log(server).
+ref(image, vpc), blob_key(digest), blob_data(digest), token_requests(), issued_tokens(),
+storage_signatures(since, until), signatures_in_storage_log(), log(server).
 Faults (context managers, restored on exit): token_fault(**faults), dns_without(*names),
 drop_traffic_to(name_or_ip, port=443), overwrite_blob(digest, data=None).
 """
@@ -70,12 +74,17 @@ REALM_HOST = "dockerauth.cn-hangzhou.aliyuncs.com"
 STORAGE_HOST = "oss-cn-hangzhou.aliyuncs.com"
 INTERNAL_STORAGE_HOST = "oss-cn-hangzhou-internal.aliyuncs.com"
 MISSING_REGISTRY_HOST = "gone-registry.cn-hangzhou.cr.aliyuncs.com"
+FRONT_HOST = "registry.example.com"
+STORAGE_ACCESS_KEY = "LTAILABACCESSKEYID00"
+STORAGE_SECRET_KEY = "lab-secret-key-not-a-secret"
+PRESIGN_EXPIRES_S = 1200  # what docker-registry 2.8's s3 driver signs blob redirects for
 
 DNS_ADDR = "127.0.0.53"
 STORAGE_PRIVATE_ADDR = "127.0.31.1"
 ADDRESSES = {
     REGISTRY_HOST: "127.0.10.1",
     VPC_REGISTRY_HOST: "127.0.10.2",
+    FRONT_HOST: "127.0.10.3",
     REALM_HOST: "127.0.20.1",
     STORAGE_HOST: "127.0.30.1",
     INTERNAL_STORAGE_HOST: "127.0.30.2",
@@ -161,6 +170,39 @@ def _destroy_namespace(name: str) -> None:
     shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
 
 
+def _presign_signature(host: str, path: str, amz_date: str) -> str:
+    """SigV4 query signature of a GET of https://host/path signed at amz_date (aws-sdk-go v1
+    presign, as docker-registry's s3 driver does it with the lab's key and region)."""
+    import hashlib
+    import hmac
+    from urllib.parse import quote
+
+    day = amz_date[:8]
+    scope = f"{day}/{REGION}/s3/aws4_request"
+    query = "&".join(
+        f"{k}={quote(v, safe='-_.~')}"
+        for k, v in sorted(
+            {
+                "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+                "X-Amz-Credential": f"{STORAGE_ACCESS_KEY}/{scope}",
+                "X-Amz-Date": amz_date,
+                "X-Amz-Expires": str(PRESIGN_EXPIRES_S),
+                "X-Amz-SignedHeaders": "host",
+            }.items()
+        )
+    )
+    canonical = "\n".join(
+        ["GET", quote(path, safe="/-_.~"), query, f"host:{host}", "", "host", "UNSIGNED-PAYLOAD"]
+    )
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    key = f"AWS4{STORAGE_SECRET_KEY}".encode()
+    for part in (day, REGION, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
 def cleanup_stale() -> list[str]:
     """Remove namespaces, /etc/netns dirs and temp dirs of labs whose process is gone."""
     removed: list[str] = []
@@ -192,6 +234,7 @@ class Lab:
 
     registry_host = REGISTRY_HOST
     vpc_registry_host = VPC_REGISTRY_HOST
+    front_host = FRONT_HOST
     realm_host = REALM_HOST
     realm = f"https://{REALM_HOST}/auth"
     service = SERVICE
@@ -307,9 +350,11 @@ class Lab:
                 "registry-vpc", VPC_REGISTRY_HOST, f"https://{INTERNAL_STORAGE_HOST}"
             ),
         ]
+        front = self._start_front()
         self._wait_listening(token, ADDRESSES[REALM_HOST], 443)
         for proc, host in zip(registries, (REGISTRY_HOST, VPC_REGISTRY_HOST), strict=True):
             self._wait_listening(proc, ADDRESSES[host], 443)
+        self._wait_listening(front, ADDRESSES[FRONT_HOST], 443)
         self._seed()
         self.startup_s = time.monotonic() - t0
 
@@ -328,6 +373,7 @@ class Lab:
                 [ADDRESSES[REGISTRY_HOST], ADDRESSES[VPC_REGISTRY_HOST]],
             ),
             "token": ca.issue("dockerauth", [REALM_HOST], [ADDRESSES[REALM_HOST]]),
+            "front": ca.issue("front", [FRONT_HOST], [ADDRESSES[FRONT_HOST]]),
             "storage": ca.issue(
                 "oss",
                 [
@@ -463,6 +509,24 @@ class Lab:
             env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"},
         )
 
+    def _start_front(self) -> _Proc:
+        pair = self._tls["front"]
+        cfg = {
+            "address": ADDRESSES[FRONT_HOST],
+            "port": 443,
+            "cert": str(pair.cert),
+            "key": str(pair.key),
+            "ca_file": str(self.ca_file),
+            "upstream_host": REGISTRY_HOST,
+        }
+        path = self._conf / "front.json"
+        path.write_text(json.dumps(cfg, indent=2))
+        return self._spawn(
+            "front",
+            [sys.executable, "-m", "tests.e2e.lab.front", str(path)],
+            env={"PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"},
+        )
+
     def _start_registry(self, name: str, host: str, storage_endpoint: str) -> _Proc:
         pair = self._tls["registry"]
         config = {
@@ -470,8 +534,8 @@ class Lab:
             "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
             "storage": {
                 "s3": {
-                    "accesskey": "LTAILABACCESSKEYID00",
-                    "secretkey": "lab-secret-key-not-a-secret",
+                    "accesskey": STORAGE_ACCESS_KEY,
+                    "secretkey": STORAGE_SECRET_KEY,
                     "region": REGION,
                     "regionendpoint": storage_endpoint,
                     "bucket": BUCKET,
@@ -750,8 +814,39 @@ class Lab:
             return []
         return [json.loads(line) for line in lines if line.strip()]
 
+    def issued_tokens(self) -> list[str]:
+        """Every token the token service has issued so far, oldest first."""
+        return [r["token"] for r in self.token_requests() if r.get("token")]
+
+    def storage_signatures(
+        self, since: float, until: float, digests: Sequence[str] | None = None
+    ) -> dict[str, str]:
+        """The X-Amz-Signature values of every blob redirect the registries could have signed
+        between the epoch times `since` and `until` (whole seconds, both ends included), for
+        `digests` (default: every blob of every image), on both storage endpoints.
+
+        Maps signature -> "host/key@X-Amz-Date". The registries' s3 driver signs
+        path-style SigV4 query URLs (`X-Amz-SignedHeaders=host`, UNSIGNED-PAYLOAD), so the
+        values follow from the lab's storage key; `signatures_in_storage_log()` shows the
+        ones that reached storage, to check this computation against.
+        """
+        if digests is None:
+            digests = sorted({b.digest for img in self.images.values() for b in img.blobs})
+        out: dict[str, str] = {}
+        for second in range(int(since), int(until) + 1):
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
+            for host in (STORAGE_HOST, INTERNAL_STORAGE_HOST):
+                for digest in digests:
+                    path = f"/{BUCKET}/{self.blob_key(digest)}"
+                    out[_presign_signature(host, path, stamp)] = f"{host}{path}@{stamp}"
+        return out
+
+    def signatures_in_storage_log(self) -> set[str]:
+        """X-Amz-Signature values of the signed URLs that reached the object store."""
+        return set(re.findall(r"X-Amz-Signature=([0-9a-f]{64})", self.log("moto")))
+
     def log(self, name: str) -> str:
-        """A server's log: dnsmasq, moto, token-service, registry, registry-vpc."""
+        """A server's log: dnsmasq, moto, token-service, registry, registry-vpc, front."""
         return (self.logs_dir / f"{name}.log").read_text(errors="replace")
 
     # ------------------------------------------------------------------ faults

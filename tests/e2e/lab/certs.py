@@ -19,6 +19,12 @@ _BACK = dt.timedelta(days=30)
 _AHEAD = dt.timedelta(days=90)
 
 
+def _serial() -> int:
+    """A random serial of exactly 159 bits: the DER length, and so the length of every
+    certificate (and of every token carrying the signer in `x5c`), is the same on every start."""
+    return x509.random_serial_number() | (1 << 158)
+
+
 @dataclass(frozen=True)
 class KeyPair:
     cert: Path
@@ -62,7 +68,7 @@ class CertAuthority:
             .subject_name(name)
             .issuer_name(name)
             .public_key(public)
-            .serial_number(x509.random_serial_number())
+            .serial_number(_serial())
             .not_valid_before(self.now - _BACK)
             .not_valid_after(self.now + _AHEAD)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -96,7 +102,7 @@ class CertAuthority:
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_names[0])]))
             .issuer_name(self._cert.subject)
             .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
+            .serial_number(_serial())
             .not_valid_before(self.now - _BACK)
             .not_valid_after(self.now + _AHEAD)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -128,7 +134,7 @@ def make_signing_pair(directory: Path, now: dt.datetime | None = None) -> KeyPai
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(_serial())
         .not_valid_before(now - _BACK)
         .not_valid_after(now + _AHEAD)
         .sign(key, hashes.SHA256())

@@ -177,7 +177,8 @@ class Handler(BaseHTTPRequestHandler):
         token = jwt.encode(claims, srv.signing_key, algorithm="RS256", headers={"x5c": srv.x5c})
         issued = dt.datetime.fromtimestamp(iat, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         answer = {"token": token, "access_token": token, "expires_in": TTL, "issued_at": issued}
-        record.update(status=200, access=entries)
+        # The token itself is recorded too, so tests can prove it leaks into no output.
+        record.update(status=200, access=entries, token=token)
         self._send(200, json.dumps(answer).encode(), "application/json; charset=utf-8")
 
 
