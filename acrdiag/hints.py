@@ -16,6 +16,11 @@ if TYPE_CHECKING:
     from acrdiag.net.errors import NetFailure
 
 _ALIYUN = re.compile(r"\.aliyuncs\.com$")
+# Fixed public endpoints (not per-customer names): NXDOMAIN for them means DNS is wrong.
+_WELL_KNOWN = re.compile(
+    r"^(registry(-intl)?\.[a-z0-9-]+\.aliyuncs\.com|(registry-1|index|auth)\.docker\.io|docker\.io"
+    r"|ghcr\.io|quay\.io|gcr\.io|[a-z]+\.gcr\.io|public\.ecr\.aws)$"
+)
 HOP_NAMES = {"registry": "registry", "realm": "token service", "storage": "storage"}
 
 
@@ -57,6 +62,12 @@ def dns_missing_hints(host: str, hop: str) -> list[str]:
         return [
             f"{host} is an Alibaba Cloud internal endpoint: it works only from Alibaba Cloud "
             "in the same region; outside it, pull through the public endpoint",
+        ]
+    if _WELL_KNOWN.match(host):
+        return [
+            f"{host} is a public registry endpoint that exists on the internet: the DNS server "
+            "this machine uses answers otherwise, so it is filtered or split-horizon; compare "
+            f"`dig {host}` with `dig @223.5.5.5 {host}` (a public resolver)"
         ]
     if host.endswith(".cr.aliyuncs.com"):
         return [

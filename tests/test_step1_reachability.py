@@ -194,3 +194,10 @@ def test_failure_renders_for_people_with_cause_and_hint(world: World, fmt: str) 
     assert "tcp_refused" in result.stdout
     assert "nothing accepts connections" in result.stdout
     assert INSTANCE not in result.stdout  # not learned before step 2: never guessed
+
+
+def test_nxdomain_for_a_well_known_public_endpoint_blames_dns_not_spelling(world: World) -> None:
+    result = world.run(f"registry.cn-shanghai.aliyuncs.com:{world.registry.port}/ns/app:1.0")
+    failed = assert_failed_at(result, "reachability", "dns_nxdomain")
+    assert any("public registry endpoint" in h and "@223.5.5.5" in h for h in failed["hints"])
+    assert result.report["support"]["registry_kind"] == "acr-personal"
