@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.e2e.lab import SKIP_REASON, missing_requirements
+from tests.e2e.lab_gate import require_lab
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "scripts" / "make_sample_reports.py"
@@ -36,12 +35,7 @@ def load_script() -> ModuleType:
 
 @pytest.mark.lab
 def test_sample_reports_match_the_committed_ones(tmp_path: Path) -> None:
-    missing = missing_requirements()
-    if missing:
-        reason = f"{SKIP_REASON} (missing: {', '.join(missing)})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+    require_lab()
     script = load_script()
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--out", str(tmp_path)],

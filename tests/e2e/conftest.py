@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.lab import SKIP_REASON, Lab, missing_requirements
+from tests.e2e.lab import Lab
+from tests.e2e.lab_gate import require_lab
 
 _HERE = Path(__file__).parent
 
@@ -23,11 +23,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
     """The running lab; skipped (failed under CI=true) where it cannot run."""
-    missing = missing_requirements()
-    if missing:
-        reason = f"{SKIP_REASON} (missing: {', '.join(missing)})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+    require_lab()
     with Lab.start() as running:
         yield running

@@ -21,19 +21,12 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from acrdiag.model import StepId
 from tests.e2e.lab import Lab
 
 pytestmark = pytest.mark.lab
 
-STEPS = [
-    "reachability",
-    "challenge",
-    "auth_endpoint",
-    "token_scope",
-    "manifest",
-    "oss_resolution",
-    "blob_fetch",
-]
+STEPS = [step.value for step in StepId]
 TIMEOUT = 3.0
 DEADLINE = 30.0
 SUFFIX = {"json": ".json", "text": ".txt", "markdown": ".md"}

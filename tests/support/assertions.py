@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from acrdiag.model import StepId
 from tests.support.world import RunResult
 
-STEPS = [
-    "reachability",
-    "challenge",
-    "auth_endpoint",
-    "token_scope",
-    "manifest",
-    "oss_resolution",
-    "blob_fetch",
-]
+STEPS = [step.value for step in StepId]
 
 
 def assert_failed_at(result: RunResult, step: str, cause: str) -> dict[str, Any]:

@@ -15,9 +15,11 @@ import http.client
 import json
 import ssl
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from tests.e2e.lab.tls_http import TlsHttpServer
 
 # Hop-by-hop headers, the ones this server sets itself, and the challenge (the fault).
 DROPPED = {
@@ -80,29 +82,10 @@ class Handler(BaseHTTPRequestHandler):
             conn.close()
 
 
-class FrontServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class FrontServer(TlsHttpServer):
     def __init__(self, cfg: dict[str, Any]) -> None:
-        self.cfg = cfg
-        self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ctx.load_cert_chain(cfg["cert"], cfg["key"])
-        self.ctx.set_alpn_protocols(["http/1.1"])
         self.client_ctx = ssl.create_default_context(cafile=cfg["ca_file"])
-        super().__init__((cfg["address"], int(cfg["port"])), Handler)
-
-    def get_request(self):  # type: ignore[no-untyped-def]
-        sock, addr = self.socket.accept()
-        return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
-
-    def finish_request(self, request, client_address):  # type: ignore[no-untyped-def]
-        request.settimeout(30)
-        try:
-            request.do_handshake()
-        except (ssl.SSLError, OSError):
-            return
-        super().finish_request(request, client_address)
+        super().__init__(cfg, Handler)
 
 
 def main(argv: list[str]) -> int:

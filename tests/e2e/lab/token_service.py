@@ -16,11 +16,10 @@ import datetime as dt
 import fnmatch
 import json
 import secrets
-import ssl
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 
 from tests.e2e.lab.certs import x5c_header
+from tests.e2e.lab.tls_http import TlsHttpServer
 
 FAULT_KEYS = {
     "time_offset_s": "shift iat/nbf/exp (and issued_at) by this many seconds",
@@ -182,35 +182,15 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, json.dumps(answer).encode(), "application/json; charset=utf-8")
 
 
-class TokenServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class TokenServer(TlsHttpServer):
     def __init__(self, cfg: dict[str, Any]) -> None:
-        self.cfg = cfg
         self.policy = Policy(cfg)
         self.faults_file = Path(cfg["faults_file"])
         self.requests_file = Path(cfg["requests_file"])
         self.signing_key = Path(cfg["signing_key"]).read_bytes()
         self.x5c = x5c_header(Path(cfg["signing_cert"]).read_bytes())
         self._lock = threading.Lock()
-        self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ctx.load_cert_chain(cfg["cert"], cfg["key"])
-        self.ctx.set_alpn_protocols(["http/1.1"])
-        super().__init__((cfg["address"], int(cfg["port"])), Handler)
-
-    def get_request(self):  # type: ignore[no-untyped-def]
-        sock, addr = self.socket.accept()
-        return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
-
-    def finish_request(self, request, client_address):  # type: ignore[no-untyped-def]
-        # Handshake in the worker thread so a client that never speaks TLS blocks only itself.
-        request.settimeout(30)
-        try:
-            request.do_handshake()
-        except (ssl.SSLError, OSError):
-            return
-        super().finish_request(request, client_address)
+        super().__init__(cfg, Handler)
 
     def faults(self) -> dict[str, Any]:
         try:
