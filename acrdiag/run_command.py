@@ -168,11 +168,16 @@ def emit(report: Report, args: RunArgs) -> None:
                 file=sys.stderr,
             )
     fmt = output_format(args)
-    if fmt == "text":
-        render_text(report, sys.stdout)
-    else:
-        sys.stdout.write(render(report, fmt))
-    sys.stdout.flush()
+    try:
+        if fmt == "text":
+            render_text(report, sys.stdout)
+        else:
+            sys.stdout.write(render(report, fmt))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `acrdiag run ... | head`: the reader left; the exit code still tells the verdict.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def render(report: Report, fmt: str) -> str:

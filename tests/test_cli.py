@@ -174,3 +174,34 @@ def test_wrong_password_never_echoes_it(world: World) -> None:
         result = world.run(world.ref("ns/app:1.0"), password="hunter2-secret", fmt=fmt)
         assert result.code == 13
         assert "hunter2-secret" not in result.stdout + result.stderr
+
+
+def test_closed_stdout_keeps_the_verdicts_exit_code_and_prints_no_traceback(
+    tmp_path: Path,
+) -> None:
+    port = closed_port()
+    out = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "acrdiag",
+            "run",
+            f"127.0.0.1:{port}/ns/app",
+            "--format",
+            "json",
+            "--timeout",
+            "2",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # like `| head -0`
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=30) == 11
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+    assert Report.model_validate_json(out.read_text()).verdict.cause == "tcp_refused"
