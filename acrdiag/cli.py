@@ -93,8 +93,8 @@ def run(
         typer.Option(
             "--output",
             metavar="FILE",
-            help="Also write the report to FILE (atomically, also on failure); format from "
-            "--format, else from the suffix (.json, .md, .txt).",
+            help="Also write the report to FILE (atomically, also on failure): Markdown for .md, "
+            "text for .txt, JSON otherwise.",
         ),
     ] = None,
     timeout: Annotated[
@@ -167,19 +167,31 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
+    _tolerant_streams()
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="acrdiag", standalone_mode=False)
     except InputError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        print("acrdiag: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _fail("interrupted", 130)
     except Exception as exc:
         if hasattr(exc, "exit_code") and hasattr(exc, "format_message"):
             _usage(exc)
-        raise
+        # Never a traceback: one line, redacted, and the internal-error code.
+        from acrdiag.redact import redact_text
+
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        _fail(f"internal error: {type(exc).__name__}: {redact_text(first, [])}", 1)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _tolerant_streams() -> None:
+    """An ASCII locale or PYTHONIOENCODING must not turn a report into a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
 
 
 def _usage(exc: Exception) -> NoReturn:
@@ -195,5 +207,6 @@ def _usage(exc: Exception) -> NoReturn:
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    print(f"acrdiag: error: {message}", file=sys.stderr)
+    if sys.stderr is not None:
+        print(f"acrdiag: error: {message}", file=sys.stderr)
     sys.exit(code)

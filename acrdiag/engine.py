@@ -81,6 +81,8 @@ def diagnose(options: RunOptions) -> Report:
         resources.callback(session.close)
         ctx = RunContext(options, session, resolver, trust, proxies, resources)
         ctx.keep_secret(options.password)
+        for proxy in (proxies.http_proxy, proxies.https_proxy):
+            ctx.keep_secret(_proxy_password(proxy))
         ctx.environment.resolver = resolver.describe()
         ctx.environment.trust = trust.description
         ctx.environment.credentials = options.credentials_source()
@@ -89,6 +91,13 @@ def diagnose(options: RunOptions) -> Report:
     if interrupted:
         raise Interrupted(report)
     return report
+
+
+def _proxy_password(proxy: str | None) -> str | None:
+    if not proxy or "@" not in proxy:
+        return None
+    userinfo = proxy.split("://", 1)[-1].rsplit("@", 1)[0]
+    return userinfo.partition(":")[2] or userinfo
 
 
 def crash_report(options: RunOptions, exc: BaseException) -> Report:
@@ -232,9 +241,16 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
+def _source(filename: str) -> str:
+    # Package-relative for our frames, a bare name for others: no home or venv paths.
+    if "/acrdiag/" in filename:
+        return "acrdiag/" + filename.rsplit("/acrdiag/", 1)[1]
+    return filename.rsplit("/", 1)[-1]
+
+
 def _crash_evidence(exc: BaseException) -> dict[str, Any]:
     frames = traceback.extract_tb(exc.__traceback__)
-    where = [f"{f.filename.rsplit('/acrdiag/', 1)[-1]}:{f.lineno} in {f.name}" for f in frames[-4:]]
+    where = [f"{_source(f.filename)}:{f.lineno} in {f.name}" for f in frames[-4:]]
     return {"type": type(exc).__name__, "where": where}
 
 
@@ -310,8 +326,18 @@ class _Scrubber:
         self.short = re.compile(rf"(?<![\w-])(?:{words})(?![\w-])") if short else None
 
     def __call__(self, text: str) -> str:
+        text = _printable(text)
         text = redact_text(text, self.long)
         return self.short.sub("REDACTED", text) if self.short else text
+
+
+# Servers choose these strings: keep them encodable and free of terminal escapes.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROL.sub("\ufffd", text)
 
 
 # Codes and ids are ours, never secret; scrubbing them could only corrupt them.
@@ -325,6 +351,7 @@ def _scrub_value(value: Any, scrubber: _Scrubber) -> Any:
         return [_scrub_value(v, scrubber) for v in value]
     if isinstance(value, dict):
         return {
-            k: v if k in _STRUCTURAL_KEYS else _scrub_value(v, scrubber) for k, v in value.items()
+            _printable(k): v if k in _STRUCTURAL_KEYS else _scrub_value(v, scrubber)
+            for k, v in value.items()
         }
     return value

@@ -210,6 +210,20 @@ def _plain_http_hint(ctx: RunContext, hop: str) -> list[str]:
     return []
 
 
+def _redirects(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    return [
+        f"{failure.host} redirects in a loop or a long chain; the requests above show "
+        "each hop: a proxy or login page may be answering instead of the service"
+    ]
+
+
+def _too_large(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    return [
+        f"{failure.host} sent far more than a registry answer holds: another service "
+        "(or a proxy) answers on this URL"
+    ]
+
+
 def _deadline(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
     return _deadline_text(ctx)
 
@@ -233,4 +247,6 @@ _BY_CAUSE = {
     Cause.CONNECTION_RESET: _reset,
     Cause.PROTOCOL_ERROR: _protocol,
     Cause.DEADLINE_EXCEEDED: _deadline,
+    Cause.TOO_MANY_REDIRECTS: _redirects,
+    Cause.RESPONSE_TOO_LARGE: _too_large,
 }

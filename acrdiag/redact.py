@@ -88,7 +88,7 @@ _AUTH_SCHEMES = frozenset(
     }
 )
 
-_AUTHORITY = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)([^/]*)")
+_SCHEME_PREFIX = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//")
 _QUERY_SEPARATORS = re.compile(r"([&;])")
 _LINK_TARGET = re.compile(r"<([^>]*)>")
 
@@ -101,6 +101,8 @@ _SIGNATURE_PARAM = re.compile(
 _AUTH_IN_TEXT = re.compile(
     r"(?i)(\b(?:proxy-)?authorization\s*[:=]\s*\"?(?:[A-Za-z][\w.+-]*\s+)?)[^\s\"',;]+"
 )
+# A credential after its scheme anywhere, e.g. an httpx error quoting b'Bearer <token>'.
+_SCHEME_CREDENTIAL = re.compile(r"\b((?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}")
 # Error bodies echo what was sent: S3 puts the leaked "Bearer …" in ArgumentValue.
 _SECRET_XML = re.compile(
     r"(?i)(<(ArgumentValue|SignatureProvided|OSSAccessKeyId|AWSAccessKeyId|SecurityToken)>)"
@@ -113,9 +115,10 @@ def redact_url(url: str) -> str:
 
     Parsed by hand rather than with urllib so that no input can raise.
     """
-    rest, hash_mark, fragment = url.partition("#")
+    # Userinfo first: a password may hold "/", "#" or ":" that would end the authority early.
+    rest, hash_mark, fragment = _redact_userinfo(url).partition("#")
     base, question_mark, query = rest.partition("?")
-    out = _redact_userinfo(base)
+    out = base
     if question_mark:
         out += "?" + _redact_query(query)
     if hash_mark:
@@ -139,14 +142,15 @@ def secret_query_values(url: str) -> list[str]:
     ]
 
 
-def _redact_userinfo(base: str) -> str:
-    match = _AUTHORITY.match(base)
-    if match is None:
-        return base
-    _userinfo, at, hostport = match.group(2).rpartition("@")
-    if not at:
-        return base
-    return f"{match.group(1)}{REDACTED}@{hostport}{base[match.end() :]}"
+def _redact_userinfo(url: str) -> str:
+    scheme = _SCHEME_PREFIX.match(url)
+    if scheme is None:
+        return url
+    head = url[scheme.end() :]
+    at = head.split("?", 1)[0].rfind("@")
+    if at < 0:
+        return url
+    return f"{url[: scheme.end()]}{REDACTED}@{head[at + 1 :]}"
 
 
 def _redact_query(query: str) -> str:
@@ -223,6 +227,7 @@ def redact_text(text: str, secrets: Iterable[str]) -> str:
     text = _JWT.sub(REDACTED, text)
     text = _SIGNATURE_PARAM.sub(rf"\g<1>{REDACTED}", text)
     text = _AUTH_IN_TEXT.sub(rf"\g<1>{REDACTED}", text)
+    text = _SCHEME_CREDENTIAL.sub(rf"\g<1>{REDACTED}", text)
     return _SECRET_XML.sub(rf"\g<1>{REDACTED}\g<3>", text)
 
 

@@ -104,13 +104,16 @@ def _check_blob(blob: str) -> None:
 def _check_output(output: Path | None) -> None:
     if output is None:
         return
-    parent = output.parent if str(output.parent) else Path(".")
-    if output.is_dir():
-        raise InputError(f"--output {output} is a directory")
-    if not parent.is_dir():
-        raise InputError(f"--output {output}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"--output {output}: directory {parent} is not writable")
+    try:
+        target = Path(os.path.realpath(output))
+        if target.is_dir():
+            raise InputError(f"--output {output} is a directory")
+        if not target.parent.is_dir():
+            raise InputError(f"--output {output}: directory {target.parent} does not exist")
+        if not os.access(target.parent, os.W_OK):
+            raise InputError(f"--output {output}: directory {target.parent} is not writable")
+    except OSError as exc:
+        raise InputError(f"--output {output}: {exc.strerror or exc}") from exc
 
 
 def _check_ca_file(ca_file: Path | None) -> str | None:
@@ -129,44 +132,69 @@ def _read_password(args: RunArgs) -> str | None:
         raise InputError("--password-stdin needs --username")
     if args.username is None:
         return None
-    if not args.username:
-        raise InputError("--username must not be empty")
+    _check_text("--username", args.username)
     if not args.password_stdin:
         raise InputError(
             "--username needs --password-stdin (acrdiag never takes a password as "
             "an argument, where ps and shell history would show it)"
         )
-    password = sys.stdin.read()
-    password = password[:-1] if password.endswith("\n") else password
-    password = password[:-1] if password.endswith("\r") else password
+    password = _password_from_stdin()
     if not password:
         raise InputError("--password-stdin: standard input held no password")
+    _check_text("--password-stdin", password, show=False)
     return password
+
+
+def _password_from_stdin() -> str:
+    stdin = sys.stdin
+    if stdin is None or stdin.closed:
+        raise InputError("--password-stdin: standard input is closed")
+    if stdin.isatty():  # typed by hand: do not echo it
+        import getpass
+
+        return getpass.getpass("Password: ")
+    raw = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode()
+    try:
+        password = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError("--password-stdin: the password is not valid UTF-8") from exc
+    return password.removesuffix("\n").removesuffix("\r")
+
+
+def _check_text(flag: str, value: str, show: bool = True) -> None:
+    """Values that go into HTTP headers: UTF-8, no control characters."""
+    shown = f" {value!r}" if show else ""
+    if not value:
+        raise InputError(f"{flag} must not be empty")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{flag}{shown} is not valid UTF-8") from exc
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InputError(f"{flag}{shown} holds control characters")
 
 
 def output_format(args: RunArgs) -> str:
     if args.output_format:
         return args.output_format
-    return "text" if sys.stdout.isatty() else "json"
+    return "text" if sys.stdout is not None and sys.stdout.isatty() else "json"
 
 
 def file_format(args: RunArgs) -> str:
-    if args.output_format:
-        return args.output_format
+    """The file's suffix picks its format (JSON unless .md or .txt), whatever stdout shows."""
     assert args.output is not None
     return _SUFFIX_FORMATS.get(args.output.suffix.lower(), "json")
 
 
 def emit(report: Report, args: RunArgs) -> None:
-    """The file first, so a closed stdout never costs the report."""
+    """The file first, so a closed or full stdout never costs the report."""
     if args.output is not None:
         try:
             write_atomic(args.output, render(report, file_format(args)))
         except OSError as exc:
-            print(
-                f"acrdiag: error: cannot write {args.output}: {exc.strerror or exc}",
-                file=sys.stderr,
-            )
+            _say(f"cannot write {args.output}: {exc.strerror or exc}")
+    if sys.stdout is None:
+        return
     fmt = output_format(args)
     try:
         if fmt == "text":
@@ -174,10 +202,18 @@ def emit(report: Report, args: RunArgs) -> None:
         else:
             sys.stdout.write(render(report, fmt))
         sys.stdout.flush()
-    except BrokenPipeError:
-        # `acrdiag run ... | head`: the reader left; the exit code still tells the verdict.
+    except (BrokenPipeError, SystemExit):
+        # `acrdiag run ... | head`: the reader left (rich turns that into SystemExit);
+        # the exit code still tells the verdict.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+    except OSError as exc:
+        _say(f"cannot write the report to standard output: {exc.strerror or exc}")
+
+
+def _say(message: str) -> None:
+    if sys.stderr is not None:
+        print(f"acrdiag: error: {message}", file=sys.stderr)
 
 
 def render(report: Report, fmt: str) -> str:

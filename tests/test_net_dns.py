@@ -138,3 +138,20 @@ def test_nameserver_forms(text: str, parsed: tuple[str, int]) -> None:
 def test_bad_nameservers(text: str) -> None:
     with pytest.raises(ValueError):
         parse_nameserver(text)
+
+
+def test_silent_dns_costs_little_when_the_system_resolver_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _system(monkeypatch, ["10.1.2.3"])
+
+    def silent(host: str, servers: Any, budget: float) -> Any:
+        time.sleep(budget)
+        return {}, {"A": "timeout"}, "10.0.0.2"
+
+    monkeypatch.setattr(netdns, "_query_dns", silent)
+    started = time.monotonic()
+    lookup = _resolver(timeout=3.0).lookup(HOST)
+    assert time.monotonic() - started < 1.0
+    assert lookup.ok and lookup.addresses == ["10.1.2.3"] and lookup.note is None
+    assert "no answer within" in lookup.dns["A"]

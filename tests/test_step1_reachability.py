@@ -170,10 +170,22 @@ def test_503_is_a_server_error(world: World) -> None:
     assert_failed_at(result, "reachability", "server_error")
 
 
-def test_redirect_on_v2_is_an_http_error_showing_where(world: World) -> None:
-    result = _v2_answer(world, Response("", status=302, headers={"Location": "/login"}))
-    failed = assert_failed_at(result, "reachability", "http_error")
-    assert "/login" in failed["summary"]
+def test_redirect_on_v2_is_followed_like_docker_and_shown(world: World) -> None:
+    world.route(
+        "registry",
+        "GET",
+        "/login",
+        lambda r: Response("<html><title>Sign in</title></html>", content_type="text/html"),
+    )
+    result = _v2_answer(world, Response("", status=302, headers={"Location": "/login?next=/v2/"}))
+    failed = assert_failed_at(result, "reachability", "not_a_registry")
+    assert "/login?next=" in failed["evidence"]["v2"]["redirected_to"]
+    assert [r["status"] for r in failed["evidence"]["requests"]] == [302, 200]
+
+
+def test_redirect_loop_on_v2_is_too_many_redirects(world: World) -> None:
+    result = _v2_answer(world, Response("", status=302, headers={"Location": "/v2/"}))
+    assert_failed_at(result, "reachability", "too_many_redirects")
 
 
 def test_insecure_turns_the_untrusted_ca_into_a_warning(world: World) -> None:

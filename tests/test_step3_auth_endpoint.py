@@ -9,7 +9,7 @@ from werkzeug import Request, Response
 
 from tests.support.assertions import assert_failed_at, assert_passed
 from tests.support.servers import blackhole_port
-from tests.support.world import PASSWORD, REALM_HOST, SERVICE, USER, World
+from tests.support.world import PASSWORD, REALM_HOST, SERVICE, STORAGE_HOST, USER, World
 
 
 def _realm(world: World, realm: str) -> None:
@@ -132,3 +132,42 @@ def test_basic_registry_with_good_credentials_passes(world: World) -> None:
     assert_failed_at(bad, "auth_endpoint", "bad_credentials")
     anonymous = world.run(world.ref("ns/app:1.0"), user=None)
     assert_failed_at(anonymous, "auth_endpoint", "auth_required")
+
+
+def test_realm_redirect_is_followed_and_credentials_stay_on_the_realm_host(
+    world: World,
+) -> None:
+    world.healthy()
+    token_handler = world.routes["realm"][("GET", "/auth")]
+    world.route("realm", "GET", "/v1/auth", token_handler)
+    world.route(
+        "realm",
+        "GET",
+        "/auth",
+        lambda r: Response(
+            "", status=307, headers={"Location": "/v1/auth?" + r.query_string.decode()}
+        ),
+    )
+    assert_passed(world.run(world.ref("ns/app:1.0")))
+    first, second = world.requests["realm"][:2]
+    assert (first.path, second.path) == ("/auth", "/v1/auth")
+    assert second.headers["Authorization"] == first.headers["Authorization"]
+
+
+def test_realm_redirect_to_another_host_drops_the_password(world: World) -> None:
+    world.healthy()
+    moved = f"https://{STORAGE_HOST}:{world.storage.port}/token"
+    world.route(
+        "realm",
+        "GET",
+        "/auth",
+        lambda r: Response(
+            "", status=302, headers={"Location": moved + "?" + r.query_string.decode()}
+        ),
+    )
+    world.route("storage", "GET", "/token", world.token_service)
+    result = world.run(world.ref("ns/app:1.0"))
+    moved_request = next(r for r in world.requests["storage"] if r.path == "/token")
+    assert "Authorization" not in moved_request.headers
+    # Without the password the token service grants nothing: step 4 shows it.
+    assert_failed_at(result, "token_scope", "scope_missing")

@@ -8,7 +8,7 @@ import time
 from werkzeug import Request, Response
 
 from tests.support.assertions import assert_failed_at, assert_passed
-from tests.support.world import BUCKET, STORAGE_HOST, World
+from tests.support.world import BUCKET, STORAGE_HOST, World, oss_error
 
 
 def _blob_answer(world: World, response: Response) -> str:
@@ -87,7 +87,7 @@ def test_internal_oss_endpoint_from_a_vpc_pull_gets_the_vpc_dns_hint(world: Worl
     assert any("inside the VPC" in h for h in failed["hints"])
 
 
-def test_url_already_expired_by_the_local_clock(world: World) -> None:
+def test_url_expired_by_the_local_clock_warns_and_storage_decides(world: World) -> None:
     images = world.healthy()
     digest = images[0].config.digest
     stale = world.signed_url(digest, expires=int(time.time()) - 600)
@@ -97,8 +97,17 @@ def test_url_already_expired_by_the_local_clock(world: World) -> None:
         f"/v2/ns/app/blobs/{digest}",
         lambda r: Response("", status=307, headers={"Location": stale}),
     )
-    failed = assert_failed_at(world.run(world.ref("ns/app:1.0")), "oss_resolution", "url_expired")
-    assert any("clock" in h for h in failed["hints"])
+    world.route(
+        "storage",
+        "GET",
+        world.storage_path(digest),
+        lambda r: oss_error(403, "AccessDenied", "Request has expired.", "0002-00000069"),
+    )
+    result = world.run(world.ref("ns/app:1.0"))
+    step6 = result.step("oss_resolution")
+    assert step6["status"] == "warn" and step6["cause"] == "url_expired"
+    assert any("clock" in h for h in step6["hints"])
+    assert_failed_at(result, "blob_fetch", "url_expired")
 
 
 def test_url_about_to_expire_warns(world: World) -> None:

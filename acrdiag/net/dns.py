@@ -21,6 +21,7 @@ from acrdiag.causes import Cause
 from acrdiag.deadline import Deadline
 
 _SYSTEM = "system resolver (getaddrinfo)"
+COMPARISON_GRACE_S = 0.5
 
 
 @dataclass
@@ -133,14 +134,20 @@ class HostResolver:
 
     def _lookup_system(self, host: str) -> Lookup:
         budget = self._budget()
-        system = _SystemLookup(host)
+        started = time.monotonic()
+        system, direct = _SystemLookup(host), _DnsQuery(host, budget)
         system.start()
-        answers, errors, server = _query_dns(host, None, budget)
-        system.join(max(0.0, min(budget, self._deadline.remaining())))
+        direct.start()
+        system.join(budget)
+        # DNS itself only explains: once the system resolver has answered, wait briefly.
+        wait = COMPARISON_GRACE_S if system.addresses else budget - (time.monotonic() - started)
+        direct.join(max(0.0, min(wait, self._deadline.remaining())))
+        answers, errors, server = direct.outcome(waited_full=not system.addresses)
         dns_view = _dns_view(answers, errors, server) if server else {"error": errors.get("config")}
         dns_addresses = answers.get("A", []) + answers.get("AAAA", [])
         if system.addresses:
-            note = _disagreement(system.addresses, dns_addresses, errors)
+            # A single label is no DNS name (queried without the search list): no comparison.
+            note = _disagreement(system.addresses, dns_addresses, errors) if "." in host else None
             return Lookup(
                 host, system.addresses, _SYSTEM, dns=dns_view, system=system.addresses, note=note
             )
@@ -152,6 +159,26 @@ class HostResolver:
 
     def _budget(self) -> float:
         return self._deadline.clamp(self._timeout)
+
+
+class _DnsQuery(threading.Thread):
+    """dnspython's A/AAAA queries, run beside getaddrinfo rather than before it."""
+
+    def __init__(self, host: str, budget: float) -> None:
+        super().__init__(daemon=True, name=f"dns {host}")
+        self.host, self.budget = host, budget
+        self.result: tuple[dict[str, list[str]], dict[str, str], str] | None = None
+
+    def run(self) -> None:
+        self.result = _query_dns(self.host, None, self.budget)
+
+    def outcome(self, waited_full: bool) -> tuple[dict[str, list[str]], dict[str, str], str]:
+        if self.result is not None:
+            return self.result
+        if waited_full:
+            return {}, {"A": f"timeout after {self.budget:.1f} s"}, "resolv.conf servers"
+        late = f"no answer within {COMPARISON_GRACE_S:g} s (the system resolver had answered)"
+        return {}, {"A": late}, "resolv.conf servers"
 
 
 class _SystemLookup(threading.Thread):
@@ -282,8 +309,9 @@ def _system_failure(
 def _disagreement(
     system: list[str], dns_addresses: list[str], errors: dict[str, str]
 ) -> str | None:
-    if not dns_addresses and errors and "config" not in errors:
-        said = "; ".join(f"{k}: {v}" for k, v in errors.items())
+    denied = {k: v for k, v in errors.items() if v in ("NXDOMAIN", "no answer")}
+    if not dns_addresses and denied:
+        said = "; ".join(f"{k}: {v}" for k, v in denied.items())
         return f"the system resolver found it (/etc/hosts?) but DNS says {said}"
     if dns_addresses and not set(system) & set(dns_addresses):
         return "the system resolver and DNS give different addresses (/etc/hosts override?)"

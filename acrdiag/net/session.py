@@ -21,13 +21,16 @@ from acrdiag.causes import Cause
 from acrdiag.deadline import Deadline
 from acrdiag.net.connections import CONNECTION_INFO, ConnectionInfo, TracingBackend
 from acrdiag.net.dns import HostResolver, Lookup
-from acrdiag.net.errors import BodyTooLarge, classify
+from acrdiag.net.errors import BodyTooLarge, NetFailure, classify
 from acrdiag.net.proxy import ProxyConfig
 from acrdiag.net.tls import Trust
 from acrdiag.net.transport import RoutingTransport
+from acrdiag.net.urls import resolve_redirect
 from acrdiag.redact import redact_url
 
 DEFAULT_MAX_BODY = 64 * 1024
+MAX_REDIRECTS = 10  # Go's http.Client stops after 10
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEADLINE_SLACK_S = 0.05
 _TIMEOUTS = {Cause.READ_TIMEOUT, Cause.TCP_TIMEOUT, Cause.DNS_TIMEOUT, Cause.PROXY_UNREACHABLE}
 REQUEST_ID_HEADERS = (
@@ -97,21 +100,42 @@ class HttpSession:
         self,
         url: str,
         *,
-        method: str = "GET",
         headers: Mapping[str, str] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        follow: bool = True,
     ) -> Exchange:
-        with self.open(url, method=method, headers=headers) as response:
-            body = self.read_body(response, max_body)
-            return Exchange(
-                method,
-                url,
-                response.status_code,
-                response.headers,
-                body,
-                connection_of(response),
-                self.transport.proxy_for(url),
-            )
+        """GET ``url`` and read the body; redirects are followed as Go's client does."""
+        seen = [url]
+        for _ in range(MAX_REDIRECTS + 1):
+            with self.open(url, headers=headers) as response:
+                target = _redirect_target(response, url) if follow else None
+                if target is None:
+                    return self.exchange(response, max_body)
+            if target in seen:
+                break
+            seen.append(target)
+            headers = _headers_for_redirect(headers, url, target)
+            url = target
+        raise NetFailure(
+            Cause.TOO_MANY_REDIRECTS,
+            f"redirects loop or go on past {MAX_REDIRECTS} hops at {host_of(url)}",
+            host=host_of(url),
+            phase="http",
+        )
+
+    def exchange(self, response: httpx.Response, max_body: int) -> Exchange:
+        """The finished exchange of an open response, its body read up to ``max_body``."""
+        url = str(response.request.url)
+        body = self.read_body(response, max_body)
+        return Exchange(
+            response.request.method,
+            url,
+            response.status_code,
+            response.headers,
+            body,
+            connection_of(response),
+            self.transport.proxy_for(url),
+        )
 
     @contextmanager
     def open(
@@ -207,6 +231,23 @@ class HttpSession:
             self._connect_total += seconds
         if self.recorder is not None:
             self.recorder.add_phase(name, seconds)
+
+
+def _redirect_target(response: httpx.Response, url: str) -> str | None:
+    if response.status_code not in REDIRECT_STATUSES:
+        return None
+    location = response.headers.get("location")
+    return resolve_redirect(url, location) if location else None
+
+
+def _headers_for_redirect(
+    headers: Mapping[str, str] | None, source: str, target: str
+) -> Mapping[str, str] | None:
+    """Go keeps Authorization only for the same host or its subdomains (CVE-2023-45289)."""
+    old, new = host_of(source), host_of(target)
+    if headers is None or new == old or new.endswith("." + old):
+        return headers
+    return {k: v for k, v in headers.items() if k.lower() != "authorization"}
 
 
 def connection_of(response: httpx.Response) -> ConnectionInfo | None:

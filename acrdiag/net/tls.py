@@ -50,10 +50,6 @@ class Certificate:
     not_after: datetime
     names: list[str]
 
-    @property
-    def self_signed(self) -> bool:
-        return self.subject == self.issuer
-
     def days_left(self, now: datetime) -> float:
         return (self.not_after - now).total_seconds() / 86400
 
@@ -72,24 +68,29 @@ class Certificate:
 def parse_certificate(der: bytes) -> Certificate | None:
     from cryptography import x509
 
+    # Evidence only: a certificate cryptography cannot read is simply not shown.
     try:
         cert = x509.load_der_x509_certificate(der)
-    except ValueError:
+        return Certificate(
+            subject=cert.subject.rfc4514_string(),
+            issuer=cert.issuer.rfc4514_string(),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            names=_names(cert),
+        )
+    except Exception:
         return None
-    names: list[str] = []
+
+
+def _names(cert: Any) -> list[str]:
+    from cryptography import x509
+
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names = [str(n) for n in san.get_values_for_type(x509.DNSName)]
-        names += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
     except x509.ExtensionNotFound:
-        pass
-    return Certificate(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-        names=names,
-    )
+        return []
+    names = [str(n) for n in san.get_values_for_type(x509.DNSName)]
+    return names + [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
 
 
 def name_matches(host: str, names: list[str]) -> bool:

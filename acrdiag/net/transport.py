@@ -36,9 +36,15 @@ class RoutingTransport(httpx.BaseTransport):
         pool = httpcore.ConnectionPool(ssl_context=context, network_backend=backend, retries=0)
         self._direct = _wrap(pool, context)
         self._via: dict[str, httpx.HTTPTransport] = {}
+        self._routes: dict[str, str | None] = {}
 
     def proxy_for(self, url: str) -> str | None:
-        return self.proxies.proxy_for(url)
+        # Go's rules depend on scheme, host and port only: decide once per origin.
+        origin = url.split("/", 3)[:3]
+        key = "/".join(origin)
+        if key not in self._routes:
+            self._routes[key] = self.proxies.proxy_for(url)
+        return self._routes[key]
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         proxy = self.proxy_for(str(request.url))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
 from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange
+from acrdiag.net.urls import with_query
 from acrdiag.probes.base import StepFailed, net_failed, server_message
 from acrdiag.redact import redact_url
 from acrdiag.registry.token import (
@@ -93,7 +94,7 @@ def _bearer(ctx: RunContext) -> str:
         params = {"service": challenge.service, **params}
     if ctx.options.has_credentials:
         params["account"] = ctx.options.username or ""
-    url = realm + ("&" if urlsplit(realm).query else "?") + urlencode(params)
+    url = with_query(realm, params)
     ctx.step.evidence["request"] = {"realm": redact_url(realm), **params}
     header = _basic_header(ctx)
     if header and urlsplit(realm).scheme == "http" and not ctx.options.plain_http:

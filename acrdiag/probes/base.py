@@ -60,7 +60,7 @@ def server_message(body: bytes, limit: int = 300) -> str | None:
         return redact_text(text, [])[:limit]
     try:
         data = json.loads(body[:65536])
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     if not isinstance(data, dict):
         return None

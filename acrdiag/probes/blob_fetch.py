@@ -10,16 +10,15 @@ from __future__ import annotations
 import hashlib
 import time
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
 from acrdiag.net.errors import NetFailure
-from acrdiag.net.session import host_of
+from acrdiag.net.session import REDIRECT_STATUSES, host_of
+from acrdiag.net.urls import resolve_redirect
 from acrdiag.probes.base import StepFailed, human_size, net_failed
-from acrdiag.probes.oss_resolution import REDIRECT_STATUSES
 from acrdiag.redact import redact_url, secret_query_values
 from acrdiag.registry.manifests import Descriptor
 from acrdiag.registry.storage_errors import classify_storage_error, parse_storage_error
@@ -96,14 +95,14 @@ def _next_hop(ctx: RunContext, url: str, response: httpx.Response, seen: list[st
         raise StepFailed(
             Cause.NO_LOCATION, f"{host_of(url)} redirected without a Location", _REDIRECT_HINTS
         )
-    target = urljoin(url, location.strip())
-    for value in secret_query_values(target):
+    for value in secret_query_values(location):
         ctx.keep_secret(value)
-    ctx.step.evidence.setdefault("hops", []).append(redact_url(target))
-    if urlsplit(target).scheme not in ("http", "https") or not urlsplit(target).hostname:
+    target = resolve_redirect(url, location)
+    ctx.step.evidence.setdefault("hops", []).append(redact_url(target or location))
+    if target is None:
         raise StepFailed(
             Cause.PROTOCOL_ERROR,
-            f"{host_of(url)} redirected to an unusable URL {redact_url(target)}",
+            f"{host_of(url)} redirected to an unusable URL {redact_url(location)}",
             _REDIRECT_HINTS,
         )
     if target in seen:
@@ -168,7 +167,7 @@ def _download(ctx: RunContext, response: httpx.Response, host: str, blob: Descri
                 )
             hasher.update(chunk)
     except NetFailure as failure:
-        _interrupted(ctx, failure, size, blob)
+        _interrupted(ctx, failure, size, blob, host)
     elapsed = max(time.monotonic() - started, 1e-6)
     digest = "sha256:" + hasher.hexdigest()
     rate = size / elapsed / 1e6
@@ -198,7 +197,9 @@ def _download(ctx: RunContext, response: httpx.Response, host: str, blob: Descri
     )
 
 
-def _interrupted(ctx: RunContext, failure: NetFailure, size: int, blob: Descriptor) -> None:
+def _interrupted(
+    ctx: RunContext, failure: NetFailure, size: int, blob: Descriptor, host: str
+) -> None:
     progress = f"after {size:,} of {blob.size:,} bytes"
     ctx.step.evidence["download"] = {
         "host": failure.host,
@@ -221,7 +222,7 @@ def _interrupted(ctx: RunContext, failure: NetFailure, size: int, blob: Descript
             f"the download from {failure.host} stalled {progress}",
             ["storage stopped sending: throughput to this host is the problem"],
         )
-    raise net_failed(ctx, failure, "storage")
+    raise net_failed(ctx, failure, "registry" if host == ctx.reference.api_host else "storage")
 
 
 def _corrupt_hints(ctx: RunContext) -> list[str]:

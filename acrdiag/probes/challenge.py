@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
+from acrdiag.net.urls import usable_http_url
 from acrdiag.probes.base import StepFailed
 from acrdiag.registry.challenge import (
     Challenge,
@@ -65,8 +64,7 @@ def run(ctx: RunContext) -> str:
 
 def _bearer(ctx: RunContext, chosen: Challenge) -> str:
     realm = chosen.realm
-    parts = urlsplit(realm or "")
-    if not realm or parts.scheme not in ("http", "https") or not parts.hostname:
+    if not realm or not usable_http_url(realm):
         raise StepFailed(
             Cause.MALFORMED_CHALLENGE,
             f"the Bearer challenge has no usable realm "
@@ -74,7 +72,7 @@ def _bearer(ctx: RunContext, chosen: Challenge) -> str:
             ["the registry's auth.token.realm setting must be an absolute URL"],
         )
     _fill_support(ctx, chosen)
-    if parts.scheme == "http" and not ctx.options.plain_http:
+    if realm.startswith("http:") and not ctx.options.plain_http:
         ctx.step.warn(
             Cause.INSECURE_REALM,
             f"the token service {realm} is plain http for an "

@@ -160,9 +160,10 @@ def _explain_missing(ctx: RunContext, answer: Exchange, reference: str) -> None:
         return
     try:
         names = json.loads(tags.body).get("tags") or []
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         names = []
-    shown = [str(n) for n in names][:MAX_TAGS_SHOWN]
+    names = names if isinstance(names, list) else []
+    shown = [str(n)[:128] for n in names[:MAX_TAGS_SHOWN]]
     ctx.step.evidence["tags_seen"] = shown
     what = f"tag {reference}" if not reference.startswith("sha256:") else f"digest {reference}"
     raise StepFailed(

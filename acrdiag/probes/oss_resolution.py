@@ -8,18 +8,18 @@ internal (VPC) or public one: what support asks for, and where most
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-from urllib.parse import urljoin
+from typing import Any, NoReturn
 
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
 from acrdiag.hints import lookup_hints
 from acrdiag.net.dns import Lookup
 from acrdiag.net.errors import NetFailure
-from acrdiag.net.session import Exchange, connection_of
+from acrdiag.net.session import REDIRECT_STATUSES
+from acrdiag.net.urls import resolve_redirect
 from acrdiag.probes.base import StepFailed, net_failed, short_digest
 from acrdiag.probes.registry_status import raise_for_status
-from acrdiag.redact import secret_query_values
+from acrdiag.redact import redact_url, secret_query_values
 from acrdiag.registry.storage import (
     LocationError,
     StorageLocation,
@@ -27,7 +27,6 @@ from acrdiag.registry.storage import (
     parse_location,
 )
 
-REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 EXPIRY_WARNING_S = 60
 _SECRET_KEY_PARTS = (
     "signature",
@@ -50,7 +49,10 @@ def run(ctx: RunContext) -> str:
     blob = ctx.facts.blob
     assert blob is not None
     url = f"{ctx.facts.registry_url}/v2/{ctx.reference.repository}/blobs/{blob.digest}"
-    headers = {"Authorization": ctx.facts.authorization} if ctx.facts.authorization else None
+    # identity: if the registry serves the blob itself, step 7 hashes exactly these bytes.
+    headers = {"Accept-Encoding": "identity"}
+    if ctx.facts.authorization:
+        headers["Authorization"] = ctx.facts.authorization
     try:
         response = ctx.resources.enter_context(ctx.session.open(url, headers=headers))
     except NetFailure as failure:
@@ -62,8 +64,7 @@ def run(ctx: RunContext) -> str:
         ctx.environment.proxies["storage"] = "none: the registry serves blobs itself"
         return f"the registry serves {short_digest(blob.digest)} itself (200, no redirect)"
     if status not in REDIRECT_STATUSES:
-        body = ctx.session.read_body(response, 64 * 1024)
-        answer = Exchange("GET", url, status, response.headers, body, connection_of(response), None)
+        answer = ctx.session.exchange(response, 64 * 1024)
         raise_for_status(ctx, answer, f"blob {short_digest(blob.digest)}", Cause.BLOB_UNKNOWN)
         raise StepFailed(
             Cause.HTTP_ERROR,
@@ -82,9 +83,11 @@ def _location(ctx: RunContext, url: str, header: str | None) -> StorageLocation:
             "the registry answered a redirect without a Location header",
             ["the registry's storage redirect is misconfigured"],
         )
-    absolute = urljoin(url, header.strip())
-    _keep_signature(ctx, absolute)
+    _keep_signature(ctx, header)
+    absolute = resolve_redirect(url, header)
     try:
+        if absolute is None:
+            raise LocationError(f"{redact_url(header)} is not an http(s) URL with a host")
         location = parse_location(
             header.strip(), base_url=url, registry_host=ctx.reference.api_host
         )
@@ -109,14 +112,15 @@ def _resolve(ctx: RunContext, location: StorageLocation, status: int) -> str:
     now = ctx.now()
     ctx.step.evidence["redirect"] = _redirect_evidence(location, now)
     _check_expiry(ctx, location, now)
+    _check_object(ctx, location)
     route = ctx.proxies.explain(ctx.facts.redirect_url or "")
     ctx.environment.proxies["storage"] = route
-    proxied = ctx.proxies.proxy_for(ctx.facts.redirect_url or "") is not None
-    lookup = ctx.resolver.lookup(location.host)
-    ctx.step.evidence["dns"] = _dns_evidence(lookup)
-    if not lookup.ok:
-        _dns_failed(ctx, location, lookup, proxied)
-    where = ", ".join(lookup.addresses[:2]) or "resolved by the proxy"
+    proxy = ctx.proxies.proxy_for(ctx.facts.redirect_url or "")
+    if proxy is None:
+        where = ", ".join(_resolve_storage(ctx, location)[:2])
+    else:  # the proxy resolves the name, as it does for docker
+        where = f"via proxy {redact_url(proxy)}"
+        ctx.step.evidence["dns"] = {"host": location.host, "decided_by": where}
     bucket = f"bucket {location.bucket} on " if location.bucket else ""
     left = _lifetime_text(location, now)
     return f"{status} → {bucket}{location.host} ({location.endpoint_type}, {where}){left}"
@@ -157,15 +161,15 @@ def _check_expiry(ctx: RunContext, location: StorageLocation, now: datetime) -> 
         return
     left = (location.expires_at - now).total_seconds()
     if left <= 0:
-        raise StepFailed(
+        # Storage checks expiry with its own clock, so step 7 decides; this says why it may fail.
+        ctx.step.warn(
             Cause.URL_EXPIRED,
-            f"the signed storage URL expired {-left:.0f} s ago by "
-            "the local clock, the moment the registry issued it",
-            [
-                "the local clock is ahead of the registry's by more than the URL's "
-                "lifetime: sync it (chrony/ntp)"
-            ],
+            f"by the local clock the signed storage URL expired {-left:.0f} s ago, the moment "
+            "the registry issued it",
+            "the local clock is ahead of the registry's by more than the URL's lifetime: "
+            "sync it (chrony/ntp)",
         )
+        return
     if left < EXPIRY_WARNING_S:
         ctx.step.warn(
             Cause.URL_EXPIRING,
@@ -175,17 +179,30 @@ def _check_expiry(ctx: RunContext, location: StorageLocation, now: datetime) -> 
         )
 
 
-def _dns_evidence(lookup: Lookup) -> dict[str, Any]:
-    out = lookup.evidence()
-    out["address_classes"] = {a: classify_address(a) for a in lookup.addresses[:8]}
-    return out
+def _resolve_storage(ctx: RunContext, location: StorageLocation) -> list[str]:
+    lookup = ctx.resolver.lookup(location.host)
+    evidence = lookup.evidence()
+    evidence["address_classes"] = {a: classify_address(a) for a in lookup.addresses[:8]}
+    ctx.step.evidence["dns"] = evidence
+    if not lookup.ok:
+        _dns_failed(ctx, location, lookup)
+    return lookup.addresses
 
 
-def _dns_failed(ctx: RunContext, location: StorageLocation, lookup: Lookup, proxied: bool) -> None:
+def _check_object(ctx: RunContext, location: StorageLocation) -> None:
+    """Registry storage paths name the blob: one naming another blob is a registry fault."""
+    blob = ctx.facts.blob
+    if location.path_digest and blob is not None and location.path_digest != blob.digest:
+        ctx.step.warn(
+            Cause.DIGEST_MISMATCH,
+            f"the redirect points at the object of {short_digest(location.path_digest)}, "
+            f"not {short_digest(blob.digest)}",
+            "the registry's storage links are inconsistent: give support the digests",
+        )
+
+
+def _dns_failed(ctx: RunContext, location: StorageLocation, lookup: Lookup) -> NoReturn:
     assert lookup.cause is not None
-    if proxied:
-        ctx.step.warn(lookup.cause, f"{location.host} does not resolve here; the proxy resolves it")
-        return
     cause = _DNS_REMAP.get(lookup.cause, lookup.cause)
     hints = lookup_hints(ctx, location.host, lookup.cause, "storage")
     if location.endpoint_type == "internal" and ctx.support.endpoint_type == "vpc":

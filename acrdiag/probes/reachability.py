@@ -12,6 +12,7 @@ from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange
 from acrdiag.net.tls import EXPIRY_WARNING_DAYS, fetch_certificate, parse_certificate
 from acrdiag.probes.base import StepFailed, net_failed
+from acrdiag.redact import redact_url
 from acrdiag.registry.profiles import profile_from_host
 
 API_VERSION_HEADER = "Docker-Distribution-API-Version"
@@ -27,18 +28,24 @@ def run(ctx: RunContext) -> str:
     _fill_profile(ctx, host)
     ctx.environment.proxies["registry"] = ctx.proxies.explain(ctx.facts.registry_url + "/v2/")
 
-    lookup = ctx.resolver.lookup(host)
-    ctx.step.evidence["dns"] = lookup.evidence()
-    if not lookup.ok and ctx.proxies.proxy_for(ctx.facts.registry_url) is None:
-        assert lookup.cause is not None
-        raise StepFailed(
-            lookup.cause, lookup.detail, lookup_hints(ctx, host, lookup.cause, "registry")
-        )
+    proxy = ctx.proxies.proxy_for(ctx.facts.registry_url + "/v2/")
+    if proxy is None:
+        _resolve(ctx, host)
+    else:  # the proxy resolves the name, as it does for docker
+        ctx.step.evidence["dns"] = {"host": host, "decided_by": f"the proxy {redact_url(proxy)}"}
 
     ping = _ping(ctx, host, port)
     ctx.facts.ping = ping
     _check_ping(ctx, ping)
     return _summary(ctx, ping)
+
+
+def _resolve(ctx: RunContext, host: str) -> None:
+    lookup = ctx.resolver.lookup(host)
+    ctx.step.evidence["dns"] = lookup.evidence()
+    if lookup.cause is not None:
+        hints = lookup_hints(ctx, host, lookup.cause, "registry")
+        raise StepFailed(lookup.cause, lookup.detail, hints)
 
 
 def _fill_profile(ctx: RunContext, host: str) -> None:
@@ -83,7 +90,13 @@ def _connection_evidence(ctx: RunContext, info: ConnectionInfo, host: str) -> di
         if cert is not None:
             out["tls"]["certificate"] = cert.evidence(host, ctx.now())
             days = cert.days_left(ctx.now())
-            if days < EXPIRY_WARNING_DAYS:
+            if days < 0:  # only reachable with --insecure
+                ctx.step.warn(
+                    Cause.TLS_EXPIRED,
+                    f"the certificate of {host} expired {-days:.1f} days ago",
+                    "docker refuses it: renew the certificate",
+                )
+            elif days < EXPIRY_WARNING_DAYS:
                 ctx.step.warn(
                     Cause.TLS_EXPIRING_SOON,
                     f"the certificate of {host} expires in {days:.1f} days",
@@ -93,10 +106,13 @@ def _connection_evidence(ctx: RunContext, info: ConnectionInfo, host: str) -> di
 
 
 def _show_rejected_certificate(ctx: RunContext, host: str, port: int) -> None:
+    """Evidence only: a second, unverified handshake, skipped when proxied or out of time."""
     lookup = ctx.resolver.lookup(host)
-    if not lookup.addresses:
+    # Connect and handshake each get this much, so both fit in what the deadline leaves.
+    budget = min(ctx.options.timeout, 5.0, (ctx.session.deadline.remaining() - 0.2) / 2)
+    if not lookup.addresses or budget <= 0 or ctx.proxies.proxy_for(ctx.facts.registry_url):
         return
-    der = fetch_certificate(lookup.addresses[0], port, host, min(ctx.options.timeout, 5.0))
+    der = fetch_certificate(lookup.addresses[0], port, host, budget)
     cert = parse_certificate(der) if der else None
     if cert is not None:
         ctx.step.evidence["presented_certificate"] = cert.evidence(host, ctx.now())
@@ -110,6 +126,8 @@ def _check_ping(ctx: RunContext, ping: Exchange) -> None:
         "api_version": api_version,
         "content_type": ping.headers.get("content-type"),
     }
+    if ping.url != ctx.facts.registry_url + "/v2/":
+        ctx.step.evidence["v2"]["redirected_to"] = redact_url(ping.url)
     if status in (200, 401):
         if api_version is None and _looks_like_web_page(ping):
             raise StepFailed(
@@ -134,7 +152,7 @@ def _check_ping(ctx: RunContext, ping: Exchange) -> None:
         )
     detail = f"/v2/ answered {status}"
     if 300 <= status < 400:
-        detail += f" redirecting to {ping.headers.get('location', '(no Location)')}"
+        detail += f" redirecting to {redact_url(ping.headers.get('location', '(no Location)'))}"
     raise StepFailed(Cause.HTTP_ERROR, detail, _redirect_hints(ctx, status))
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 # token.md: "If omitted, a default of 60 seconds should be assumed."
 DEFAULT_EXPIRES_IN = 60
+# What an Authorization header can carry after "Bearer ": visible ASCII.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 _RFC3339 = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]+)?"
@@ -78,6 +80,9 @@ def parse_token_response(body: bytes) -> TokenResponse:
         raise NoTokenError(
             f"token response has no non-empty 'token' or 'access_token' string (keys: {keys})"
         )
+    if not _HEADER_SAFE.fullmatch(token):
+        # Never echo it: it is a secret even when malformed.
+        raise TokenError("the token holds spaces or control characters no HTTP header can carry")
     return TokenResponse(
         token=token,
         expires_in=_expires_in(document.get("expires_in")),

@@ -49,7 +49,8 @@ def _step_section(step: StepResult) -> list[str]:
     ]
     evidence = flatten(step.evidence)
     if evidence:
-        lines += ["```", *[f"{k}: {v}" for k, v in evidence], "```", ""]
+        # A server's text must not close the fence early.
+        lines += ["```", *[f"{k}: {v}".replace("`", "'") for k, v in evidence], "```", ""]
     if step.hints:
         lines += ["What to do:", "", *[f"- {_cell(h)}" for h in step.hints]]
     return lines

@@ -81,8 +81,9 @@ def _step_panel(step: StepResult) -> Panel:
 
 
 def _support_panel(report: Report) -> Panel:
-    width = max(len(k) for k, _ in support_lines(report))
-    lines = [Text(f"{k.ljust(width)}  {v}") for k, v in support_lines(report)]
+    rows = support_lines(report)
+    width = max(len(k) for k, _ in rows)
+    lines = [Text(f"{k.ljust(width)}  {v}") for k, v in rows]
     return Panel(Group(*lines), title="for support (paste into the ticket)", title_align="left")
 
 

@@ -164,7 +164,7 @@ class World:
             {REGISTRY: ["127.0.0.1"], REALM_HOST: ["127.0.0.1"], STORAGE_HOST: ["127.0.0.1"]}
         )
         self.route("registry", "GET", "/v2/", self._ping)
-        self.route("realm", "GET", "/auth", self._token)
+        self.route("realm", "GET", "/auth", self.token_service)
 
     # -- addressing -------------------------------------------------------------------
     def ref(self, path: str) -> str:
@@ -299,7 +299,7 @@ class World:
             return ["pull"]
         return []
 
-    def _token(self, request: Request) -> Response:
+    def token_service(self, request: Request) -> Response:
         user = None
         header = request.headers.get("Authorization", "")
         if header.startswith("Basic "):
