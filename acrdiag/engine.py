@@ -45,7 +45,7 @@ from acrdiag.probes import (
     token_scope,
 )
 from acrdiag.probes.base import Probe, StepFailed, net_failed
-from acrdiag.redact import redact_text
+from acrdiag.redact import REDACTED, redact_text
 
 PROBES: list[tuple[StepId, Probe]] = [
     (StepId.REACHABILITY, reachability.run),
@@ -328,7 +328,7 @@ class _Scrubber:
     def __call__(self, text: str) -> str:
         text = _printable(text)
         text = redact_text(text, self.long)
-        return self.short.sub("REDACTED", text) if self.short else text
+        return self.short.sub(REDACTED, text) if self.short else text
 
 
 # Servers choose these strings: keep them encodable and free of terminal escapes.

@@ -11,7 +11,8 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, unquote
 
-REDACTED = "REDACTED"
+# Brackets: no URL, header or token grammar can take this for a real value.
+REDACTED = "[REDACTED]"
 
 # Query keys whose values say *when* and *how* a URL was signed, never the secret.
 _SAFE_QUERY_KEYS = frozenset(

@@ -138,5 +138,5 @@ def test_scrub_hides_secrets_everywhere_but_never_corrupts_codes() -> None:
     scrubbed = engine.scrub(report, {"eyJlongsecretvalue12", "Xy7_", "host"}).steps[0]
     assert scrubbed.cause is Cause.TLS_HOSTNAME_MISMATCH
     assert "eyJlongsecretvalue12" not in scrubbed.summary
-    assert "pw REDACTED rejected" in scrubbed.summary and "Xy7_abc stays" in scrubbed.summary
+    assert "pw [REDACTED] rejected" in scrubbed.summary and "Xy7_abc stays" in scrubbed.summary
     assert scrubbed.evidence == {"host": "tls_hostname_mismatch"}

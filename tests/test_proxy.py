@@ -163,7 +163,7 @@ def test_proxy_for_matches_go(no_proxy: str, url: str, proxy: str | None) -> Non
         pytest.param(
             {"HTTPS_PROXY": "http://alice:Pr0xyPass@proxy.corp:3128"},
             REGISTRY,
-            "via http://REDACTED@proxy.corp:3128 (HTTPS_PROXY)",
+            "via http://[REDACTED]@proxy.corp:3128 (HTTPS_PROXY)",
             id="credentials-redacted",
         ),
         pytest.param(
@@ -270,7 +270,7 @@ def test_describe_redacts_proxy_credentials() -> None:
         {"https_proxy": "http://alice:Pr0xyPass@proxy.corp:3128", "NO_PROXY": ".aliyuncs.com"}
     )
     assert config.describe() == {
-        "https_proxy": "http://REDACTED@proxy.corp:3128",
+        "https_proxy": "http://[REDACTED]@proxy.corp:3128",
         "NO_PROXY": ".aliyuncs.com",
     }
 

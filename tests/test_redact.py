@@ -28,7 +28,7 @@ LAB_S3 = (
     [
         pytest.param(
             OSS_V1,
-            OSS_V1.split("?")[0] + "?Expires=1700000000&OSSAccessKeyId=LTAI…&Signature=REDACTED",
+            OSS_V1.split("?")[0] + "?Expires=1700000000&OSSAccessKeyId=LTAI…&Signature=[REDACTED]",
             id="oss-v1-keeps-expiry-and-key-family",
         ),
         pytest.param(
@@ -37,22 +37,22 @@ LAB_S3 = (
             "aliyun_v4_request&x-oss-date=20241203T121212Z&x-oss-expires=1800"
             "&x-oss-signature=9e8d7c6b5a",
             "https://aliregistry.oss-cn-hangzhou.aliyuncs.com/x/data?x-oss-signature-version="
-            "OSS4-HMAC-SHA256&x-oss-credential=REDACTED&x-oss-date=20241203T121212Z"
-            "&x-oss-expires=1800&x-oss-signature=REDACTED",
+            "OSS4-HMAC-SHA256&x-oss-credential=[REDACTED]&x-oss-date=20241203T121212Z"
+            "&x-oss-expires=1800&x-oss-signature=[REDACTED]",
             id="oss-v4",
         ),
         pytest.param(
             LAB_S3,
-            LAB_S3.split("?")[0] + "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=REDACTED"
+            LAB_S3.split("?")[0] + "?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=[REDACTED]"
             "&X-Amz-Date=20261125T080000Z&X-Amz-Expires=1200&X-Amz-SignedHeaders=host"
-            "&X-Amz-Signature=REDACTED",
+            "&X-Amz-Signature=[REDACTED]",
             id="s3-driver-sigv4",
         ),
         pytest.param(
             "https://pkg-containers.githubusercontent.com/ghcr1/blobs/sha256:4abc?se=2024-05-01T10"
             "%3A05%3A00Z&sig=k3Jd%2Bq0%3D&sp=r&spr=https&sr=b&sv=2019-12-12",
             "https://pkg-containers.githubusercontent.com/ghcr1/blobs/sha256:4abc?se=2024-05-01T10"
-            "%3A05%3A00Z&sig=REDACTED&sp=r&spr=https&sr=b&sv=2019-12-12",
+            "%3A05%3A00Z&sig=[REDACTED]&sp=r&spr=https&sr=b&sv=2019-12-12",
             id="ghcr-sas",
         ),
         pytest.param(
@@ -64,53 +64,53 @@ LAB_S3 = (
         ),
         pytest.param(
             "https://alice:s3cr3t-pass@registry.example.com:5000/v2/",
-            "https://REDACTED@registry.example.com:5000/v2/",
+            "https://[REDACTED]@registry.example.com:5000/v2/",
             id="userinfo",
         ),
         pytest.param(
             "http://proxyuser:Pr0xyPass@squid.corp.local:3128",
-            "http://REDACTED@squid.corp.local:3128",
+            "http://[REDACTED]@squid.corp.local:3128",
             id="proxy-credentials",
         ),
         pytest.param(
             "https://production.cloudflare.docker.com/registry-v2/docker/registry/v2/blobs/sha256"
             "/4a/4abc/data?verify=1700003600-Qx7Zb%2FkPq9",
             "https://production.cloudflare.docker.com/registry-v2/docker/registry/v2/blobs/sha256"
-            "/4a/4abc/data?verify=REDACTED",
+            "/4a/4abc/data?verify=[REDACTED]",
             id="docker-hub-cdn-token",
         ),
         pytest.param(
             "https://cdn01.quay.io/quayio-production-s3/sha256/4a/4abc?Expires=1714557600"
             "&Signature=Zm9vYmFy~bGl6&Key-Pair-Id=APKAJ67PQLWGCSP66DGA",
             "https://cdn01.quay.io/quayio-production-s3/sha256/4a/4abc?Expires=1714557600"
-            "&Signature=REDACTED&Key-Pair-Id=REDACTED",
+            "&Signature=[REDACTED]&Key-Pair-Id=[REDACTED]",
             id="quay-cloudfront",
         ),
         pytest.param(
             "https://b.oss-cn-hangzhou.aliyuncs.com/x?expires=1700000000&signature=abc",
-            "https://b.oss-cn-hangzhou.aliyuncs.com/x?expires=1700000000&signature=REDACTED",
+            "https://b.oss-cn-hangzhou.aliyuncs.com/x?expires=1700000000&signature=[REDACTED]",
             id="keys-case-insensitive",
         ),
         pytest.param(
             "https://b.example/x?Expires=1700000000;Signature=abc",
-            "https://b.example/x?Expires=1700000000;Signature=REDACTED",
+            "https://b.example/x?Expires=1700000000;Signature=[REDACTED]",
             id="semicolon-separator-cannot-smuggle",
         ),
         pytest.param(
             "https://b.oss-cn-hangzhou.aliyuncs.com/x?OSSAccessKeyId=STS.NUaBcDeFgH&Signature=s"
             "&security-token=CAIS8gF1q6Ft5B2yfSjIr5",
-            "https://b.oss-cn-hangzhou.aliyuncs.com/x?OSSAccessKeyId=STS.…&Signature=REDACTED"
-            "&security-token=REDACTED",
+            "https://b.oss-cn-hangzhou.aliyuncs.com/x?OSSAccessKeyId=STS.…&Signature=[REDACTED]"
+            "&security-token=[REDACTED]",
             id="sts-key-family",
         ),
         pytest.param(
             "https://b.s3.amazonaws.com/x?X-Amz-Security-Token=IQoJb3JpZ2luX2Vj&n=100&last=v1",
-            "https://b.s3.amazonaws.com/x?X-Amz-Security-Token=REDACTED&n=100&last=v1",
+            "https://b.s3.amazonaws.com/x?X-Amz-Security-Token=[REDACTED]&n=100&last=v1",
             id="sts-session-token",
         ),
         pytest.param(
             "https://app.example/callback#access_token=ya29.a0Af",
-            "https://app.example/callback#REDACTED",
+            "https://app.example/callback#[REDACTED]",
             id="fragment",
         ),
         pytest.param(
@@ -120,12 +120,12 @@ LAB_S3 = (
         ),
         pytest.param(
             "https://b.example/x?ghp_16C7e42F292c6912E7710c838347Ae178B4a",
-            "https://b.example/x?REDACTED",
+            "https://b.example/x?[REDACTED]",
             id="bare-token-in-query",
         ),
         pytest.param(
             "http://[::1/x?Signature=abc&Expires=1",
-            "http://[::1/x?Signature=REDACTED&Expires=1",
+            "http://[::1/x?Signature=[REDACTED]&Expires=1",
             id="unparseable-still-redacted",
         ),
     ],
@@ -148,17 +148,17 @@ DIAGNOSTIC_HEADERS = {
     [
         pytest.param(
             {"Authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"},
-            {"Authorization": "Bearer REDACTED"},
+            {"Authorization": "Bearer [REDACTED]"},
             id="bearer-keeps-scheme",
         ),
         pytest.param(
             [("authorization", "Basic c2hvcEBjbG91ZDpodW50ZXIy")],
-            {"authorization": "Basic REDACTED"},
+            {"authorization": "Basic [REDACTED]"},
             id="basic",
         ),
         pytest.param(
             {"Proxy-Authorization": "Basic dXNlcjpwYXNz"},
-            {"Proxy-Authorization": "Basic REDACTED"},
+            {"Proxy-Authorization": "Basic [REDACTED]"},
             id="proxy-authorization",
         ),
         pytest.param(
@@ -195,7 +195,7 @@ DIAGNOSTIC_HEADERS = {
         ),
         pytest.param(
             {"Link": '</v2/shop/app/tags/list?n=100&last=v1.2&sig=abc>; rel="next"'},
-            {"Link": '</v2/shop/app/tags/list?n=100&last=v1.2&sig=REDACTED>; rel="next"'},
+            {"Link": '</v2/shop/app/tags/list?n=100&last=v1.2&sig=[REDACTED]>; rel="next"'},
             id="link",
         ),
         pytest.param(
@@ -226,31 +226,31 @@ def test_redact_headers(
             [],
             'Get "https://aliregistry-cn-shenzhen.oss-cn-shenzhen.aliyuncs.com/docker/registry/v2/'
             "blobs/sha256/4a/4abc/data?Expires=1700000000&OSSAccessKeyId=LTAI…&Signature="
-            'REDACTED": dial tcp: i/o timeout',
+            '[REDACTED]": dial tcp: i/o timeout',
             id="go-error-quoting-signed-url",
         ),
         pytest.param(
             "token service said: invalid token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl",
             [],
-            "token service said: invalid token REDACTED",
+            "token service said: invalid token [REDACTED]",
             id="jwt",
         ),
         pytest.param(
             "login failed for shop@cloud with hunter2-pass (hunter2%2Dpass)",
             ["hunter2-pass", "abc"],
-            "login failed for shop@cloud with REDACTED (hunter2%2Dpass)",
+            "login failed for shop@cloud with [REDACTED] (hunter2%2Dpass)",
             id="literal-secret-short-ones-ignored",
         ),
         pytest.param(
             "redirect query was Signature=abc123&X-Amz-Signature=def456 sig=ghi789",
             [],
-            "redirect query was Signature=REDACTED&X-Amz-Signature=REDACTED sig=REDACTED",
+            "redirect query was Signature=[REDACTED]&X-Amz-Signature=[REDACTED] sig=[REDACTED]",
             id="signature-fragments",
         ),
         pytest.param(
             "sent Authorization: Bearer opaque.gcr.token to storage",
             [],
-            "sent Authorization: Bearer REDACTED to storage",
+            "sent Authorization: Bearer [REDACTED] to storage",
             id="authorization-in-text",
         ),
         pytest.param(
@@ -258,7 +258,7 @@ def test_redact_headers(
             "<ArgumentValue>Bearer opaque-token</ArgumentValue>",
             [],
             "<Code>InvalidArgument</Code><ArgumentName>Authorization</ArgumentName>"
-            "<ArgumentValue>REDACTED</ArgumentValue>",
+            "<ArgumentValue>[REDACTED]</ArgumentValue>",
             id="s3-error-body-echoes-header",
         ),
     ],
@@ -306,7 +306,7 @@ _SAFE_KEYS = {
     "response-content-disposition",
     "ossaccesskeyid",
 }
-# Secrets use characters that never occur in REDACTED, keys or the fixed URL parts below.
+# Secrets use characters that never occur in [REDACTED], keys or the fixed URL parts below.
 _SECRET = st.text(string.ascii_lowercase + string.digits + "+=%._~", min_size=8, max_size=40)
 _KEY = st.text(string.ascii_uppercase + "-", min_size=1, max_size=24).filter(
     lambda k: k.lower() not in _SAFE_KEYS

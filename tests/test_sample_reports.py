@@ -15,9 +15,11 @@ ALL_FILES = sorted(p for p in SAMPLES.iterdir() if p.is_file())
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
 SIGNATURE = re.compile(
     r"(?i)(signature|x-amz-signature|x-oss-signature|x-amz-credential|x-oss-credential|"
-    r"x-amz-security-token|security-token|sig)=(?!REDACTED)[^&\s\"]{6,}"
+    r"x-amz-security-token|security-token|sig)=(?!\[REDACTED\])[^&\s\"]{6,}"
 )
-AUTH_HEADER = re.compile(r"(?i)authorization[\"']?\s*[:=]\s*[\"']?(bearer|basic)\s+(?!REDACTED)\S")
+AUTH_HEADER = re.compile(
+    r"(?i)authorization[\"']?\s*[:=]\s*[\"']?(bearer|basic)\s+(?!\[REDACTED\])\S"
+)
 
 
 def test_there_is_a_healthy_report_and_one_failure_per_step() -> None:

@@ -76,13 +76,13 @@ def test_normalization_blanks_only_times_and_dates() -> None:
         '{"started_at": "2026-01-01T00:00:00Z", "duration_s": 0.41, "summary": '
         '"token for \'puller\' grants pull on ns/app, 599 s left", "phases_s": {"dns": 0.01}, '
         '"download": {"seconds": 0.1, "mb_per_s": 0.4, "bytes": 182}, "url": '
-        '"https://oss/x?X-Amz-Date=20260101T000000Z&X-Amz-Signature=REDACTED"}'
+        '"https://oss/x?X-Amz-Date=20260101T000000Z&X-Amz-Signature=[REDACTED]"}'
     )
     b = (
         '{"started_at": "2026-02-02T01:02:03Z", "duration_s": 1.5, "summary": '
         '"token for \'puller\' grants pull on ns/app, 600 s left", "phases_s": {"dns": 0.2}, '
         '"download": {"seconds": 0.3, "mb_per_s": 12.5, "bytes": 182}, "url": '
-        '"https://oss/x?X-Amz-Date=20260202T010203Z&X-Amz-Signature=REDACTED"}'
+        '"https://oss/x?X-Amz-Date=20260202T010203Z&X-Amz-Signature=[REDACTED]"}'
     )
     assert script.normalize("r.json", a) == script.normalize("r.json", b)
     assert script.normalize("r.json", a) != script.normalize(
