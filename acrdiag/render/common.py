@@ -79,6 +79,17 @@ def _endpoint(s: Support) -> str:
     return f"{s.storage_endpoint} ({s.storage_endpoint_type or '?'})"
 
 
+def environment_lines(report: Report) -> list[tuple[str, str]]:
+    """What acrdiag used (resolver, trust, credentials, proxy per hop)."""
+    env = report.environment
+    lines = [
+        ("resolver", env.resolver or "?"),
+        ("trust", env.trust or "?"),
+        ("credentials", env.credentials or "?"),
+    ]
+    return lines + [(f"proxy for {hop}", route) for hop, route in env.proxies.items()]
+
+
 def step_time(step: StepResult) -> str:
     return "" if step.status is Status.SKIPPED else f"{step.duration_s:.2f} s"
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from acrdiag.model import Report, StepResult
-from acrdiag.render.common import MARKS, attention, flatten, step_time, support_lines
+from acrdiag.render.common import (
+    MARKS,
+    attention,
+    environment_lines,
+    flatten,
+    step_time,
+    support_lines,
+)
 
 
 def render_markdown(report: Report) -> str:
@@ -26,16 +33,12 @@ def render_markdown(report: Report) -> str:
         out += ["", *_step_section(step)]
     out += ["", "## For support", "", "| | |", "|---|---|"]
     out += [f"| {k} | {_cell(v)} |" for k, v in support_lines(report)]
-    env = report.environment
     out += [
         "",
         "## What acrdiag used",
         "",
-        f"- resolver: {env.resolver}",
-        f"- trust: {env.trust}",
-        f"- credentials: {env.credentials}",
     ]
-    out += [f"- proxy for {hop}: {route}" for hop, route in env.proxies.items()]
+    out += [f"- {name}: {_cell(value)}" for name, value in environment_lines(report)]
     return "\n".join(out) + "\n"
 
 

@@ -10,7 +10,14 @@ from rich.table import Table
 from rich.text import Text
 
 from acrdiag.model import Report, Status, StepResult
-from acrdiag.render.common import MARKS, attention, flatten, step_time, support_lines
+from acrdiag.render.common import (
+    MARKS,
+    attention,
+    environment_lines,
+    flatten,
+    step_time,
+    support_lines,
+)
 
 STYLES = {
     Status.PASS: "green",
@@ -46,6 +53,8 @@ def render_text(
     for step in attention(report):
         console.print(_step_panel(step))
     console.print(_support_panel(report))
+    for name, value in environment_lines(report):
+        console.print(Text(f"used {name}: {value}", style="dim"))
     console.print(_verdict_line(report))
 
 
