@@ -37,21 +37,6 @@ class StepId(StrEnum):
     def number(self) -> int:
         return list(StepId).index(self) + 1
 
-    @property
-    def label(self) -> str:
-        return STEP_TITLES[self]
-
-
-STEP_TITLES: dict[StepId, str] = {
-    StepId.REACHABILITY: "Registry reachable (DNS, TCP, TLS, /v2/)",
-    StepId.CHALLENGE: "Authentication challenge",
-    StepId.AUTH_ENDPOINT: "Token from the authorization service",
-    StepId.TOKEN_SCOPE: "Token grants pull",
-    StepId.MANIFEST: "Manifest",
-    StepId.OSS_RESOLUTION: "Blob redirect to storage",
-    StepId.BLOB_FETCH: "Blob download and digest",
-}
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=False)

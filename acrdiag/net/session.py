@@ -80,7 +80,6 @@ class HttpSession:
     ) -> None:
         self.recorder: Recorder | None = None
         self.deadline = deadline
-        self.resolver = resolver
         self._timeout = timeout
         self._connect_total = 0.0
         resolver.on_lookup = self._on_lookup
@@ -102,15 +101,26 @@ class HttpSession:
         *,
         headers: Mapping[str, str] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
-        follow: bool = True,
     ) -> Exchange:
-        """GET ``url`` and read the body; redirects are followed as Go's client does."""
+        """GET ``url``, following redirects, and read the body."""
+        with self.open_following(url, headers=headers) as response:
+            return self.exchange(response, max_body)
+
+    @contextmanager
+    def open_following(
+        self, url: str, *, headers: Mapping[str, str] | None = None
+    ) -> Iterator[httpx.Response]:
+        """Like open(), but redirects are followed as Go's client does; every hop is recorded.
+
+        A redirect whose Location no client could follow ends the chain: its 3xx is yielded.
+        """
         seen = [url]
         for _ in range(MAX_REDIRECTS + 1):
             with self.open(url, headers=headers) as response:
-                target = _redirect_target(response, url) if follow else None
+                target = _redirect_target(response, url)
                 if target is None:
-                    return self.exchange(response, max_body)
+                    yield response
+                    return
             if target in seen:
                 break
             seen.append(target)

@@ -6,7 +6,7 @@ import os
 import socket
 import ssl
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 EXPIRY_WARNING_DAYS = 14
@@ -117,7 +117,3 @@ def fetch_certificate(address: str, port: int, server_name: str, timeout: float)
             return tls.getpeercert(binary_form=True)
     except (OSError, ssl.SSLError):
         return None
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

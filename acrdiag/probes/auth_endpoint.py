@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
 from acrdiag.net.errors import NetFailure
-from acrdiag.net.session import Exchange
+from acrdiag.net.session import Exchange, host_of
 from acrdiag.net.urls import with_query
 from acrdiag.probes.base import StepFailed, net_failed, server_message
 from acrdiag.redact import redact_url
@@ -122,7 +122,7 @@ def _check_status(ctx: RunContext, answer: Exchange) -> None:
     detail = f": {said}" if said else ""
     if said:
         ctx.step.evidence["server_message"] = said
-    host = urlsplit(str(answer.url)).hostname
+    host = host_of(answer.url)
     if status == 401:
         if ctx.options.has_credentials:
             raise StepFailed(
@@ -194,7 +194,7 @@ def _take_token(ctx: RunContext, answer: Exchange, realm: str) -> str:
     }
     lifetime = f"{expires_in} s" if expires_in is not None else f"{DEFAULT_EXPIRES_IN} s (default)"
     who = f"for {ctx.options.username!r}" if ctx.options.has_credentials else "anonymously"
-    return f"token issued {who} by {urlsplit(realm).hostname}, valid {lifetime}"
+    return f"token issued {who} by {host_of(realm)}, valid {lifetime}"
 
 
 def _login_hint(ctx: RunContext) -> str:
