@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 import traceback
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from acrdiag import __version__
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext, RunOptions, StepRecord
 from acrdiag.deadline import Deadline, DeadlineExceeded
+from acrdiag.evidence import MAX_ITEMS, MAX_SCANNED, MAX_SUMMARY, bound_evidence, shorten
 from acrdiag.exit_codes import ExitCode
 from acrdiag.model import (
     Report,
@@ -45,7 +47,7 @@ from acrdiag.probes import (
     token_scope,
 )
 from acrdiag.probes.base import Probe, StepFailed, net_failed
-from acrdiag.redact import REDACTED, redact_text
+from acrdiag.redact import REDACTED, redact_known, redact_with, secret_forms
 
 PROBES: list[tuple[StepId, Probe]] = [
     (StepId.REACHABILITY, reachability.run),
@@ -107,15 +109,16 @@ def crash_report(options: RunOptions, exc: BaseException) -> Report:
         evidence={"exception": _crash_evidence(exc)},
         hints=["please report this with the JSON report attached"],
     )
+    secrets = {options.password} if options.password else set()
     first = _result(
         record,
         Status.FAIL,
         Cause.INTERNAL_ERROR,
         f"acrdiag failed internally: {_first_line(exc)}",
         0.0,
+        _Scrubber(secrets),
     )
     steps = [first] + [_skipped(step_id, first) for step_id, _ in PROBES[1:]]
-    secrets = {options.password} if options.password else set()
     report = Report(
         tool=ToolInfo(version=__version__),
         target=_target_of(options),
@@ -144,6 +147,7 @@ def _run_probes(ctx: RunContext) -> tuple[list[StepResult], bool]:
                 Cause.INTERRUPTED,
                 "interrupted (Ctrl-C) during this step",
                 0.0,
+                _Scrubber(ctx.secrets),
             )
             steps.append(result)
             steps += [_skipped(s, result) for s, _ in PROBES[len(steps) :]]
@@ -172,12 +176,15 @@ def _guarded(ctx: RunContext, record: StepRecord, probe: Probe) -> StepResult:
         ctx.session.deadline.check()
         summary = probe(ctx)
     except Exception as exc:  # a crash is a result row, never a traceback
-        return _failed(record, _as_failure(ctx, record, exc), time.monotonic() - started)
+        failed = _as_failure(ctx, record, exc)
+        return _failed(record, failed, time.monotonic() - started, _Scrubber(ctx.secrets))
     elapsed = time.monotonic() - started
+    clean = _Scrubber(ctx.secrets)
     if record.warnings:
         cause, message = record.warnings[0]
-        return _result(record, Status.WARN, cause, f"{summary} (warning: {message})", elapsed)
-    return _result(record, Status.PASS, None, summary, elapsed)
+        summary = f"{summary} (warning: {message})"
+        return _result(record, Status.WARN, cause, summary, elapsed, clean)
+    return _result(record, Status.PASS, None, summary, elapsed, clean)
 
 
 def _as_failure(ctx: RunContext, record: StepRecord, exc: Exception) -> StepFailed:
@@ -199,16 +206,24 @@ def _as_failure(ctx: RunContext, record: StepRecord, exc: Exception) -> StepFail
     )
 
 
-def _failed(record: StepRecord, failed: StepFailed, elapsed: float) -> StepResult:
+def _failed(
+    record: StepRecord, failed: StepFailed, elapsed: float, clean: Callable[[str], str]
+) -> StepResult:
     record.evidence.update(failed.evidence)
     for hint in failed.hints:
         record.hint(hint)
-    return _result(record, Status.FAIL, failed.cause, failed.summary, elapsed)
+    return _result(record, Status.FAIL, failed.cause, failed.summary, elapsed, clean)
 
 
 def _result(
-    record: StepRecord, status: Status, cause: Cause | None, summary: str, elapsed: float
+    record: StepRecord,
+    status: Status,
+    cause: Cause | None,
+    summary: str,
+    elapsed: float,
+    clean: Callable[[str], str],
 ) -> StepResult:
+    """The step's row, redacted and bounded: server text cannot make it huge, slow or deep."""
     evidence = dict(record.evidence)
     if record.warnings:
         evidence["warnings"] = [message for _, message in record.warnings]
@@ -219,9 +234,9 @@ def _result(
         number=record.id.number,
         status=status,
         cause=cause,
-        summary=summary,
-        evidence=evidence,
-        hints=record.hints,
+        summary=shorten(clean(summary), MAX_SUMMARY),
+        evidence=bound_evidence(evidence, clean),
+        hints=[shorten(clean(hint), MAX_SUMMARY) for hint in record.hints[:MAX_ITEMS]],
         duration_s=round(elapsed, 4),
         phases_s={k: round(v, 4) for k, v in record.phases.items()},
     )
@@ -320,14 +335,16 @@ class _Scrubber:
     word, so that a password like "pull" cannot blank out ordinary words of the report."""
 
     def __init__(self, secrets: set[str]) -> None:
-        self.long = sorted((s for s in secrets if len(s) >= 8), key=len, reverse=True)
+        self.long = secret_forms(s for s in secrets if len(s) >= 8)
         short = sorted((s for s in secrets if len(s) < 8), key=len, reverse=True)
         words = "|".join(re.escape(s) for s in short)
         self.short = re.compile(rf"(?<![\w-])(?:{words})(?![\w-])") if short else None
 
     def __call__(self, text: str) -> str:
-        text = _printable(text)
-        text = redact_text(text, self.long)
+        text = redact_known(_printable(text), self.long)
+        # Known secrets go first, from the whole text; the patterns then scan a bounded part
+        # (evidence keeps far less than MAX_SCANNED of any one string anyway).
+        text = redact_with(shorten(text, MAX_SCANNED), self.long)
         return self.short.sub(REDACTED, text) if self.short else text
 
 

@@ -93,8 +93,14 @@ _SCHEME_PREFIX = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//")
 _QUERY_SEPARATORS = re.compile(r"([&;])")
 _LINK_TARGET = re.compile(r"<([^>]*)>")
 
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>`]+")
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+# These patterns run over text a server chose, so each must stay linear in its length: a
+# match may only start where a run of its characters starts (the look-behinds), so no
+# position inside a long run of letters is tried again.
+# A URL's scheme starts at the first letter of its run ("1https://…" holds "https://…").
+_URL_IN_TEXT = re.compile(
+    r"(?<![A-Za-z0-9+.-])(?P<lead>[0-9+.-]*)(?P<url>[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>`]+)"
+)
+_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _SIGNATURE_PARAM = re.compile(
     r"(?i)((?<![\w-])(?:x-amz-signature|x-oss-signature|x-goog-signature|signature|sig)=)"
     r"[^&\s\"'<>#;,]+"
@@ -128,19 +134,23 @@ def redact_url(url: str) -> str:
     return out
 
 
-def secret_query_values(url: str) -> list[str]:
-    """The query values redact_url hides: what a run must keep out of every output."""
-    from urllib.parse import parse_qsl, urlsplit
+def url_secrets(url: str) -> list[str]:
+    """What redact_url hides in ``url`` (userinfo and query values): to keep out of every output."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
 
     try:
-        query = urlsplit(url).query
+        parts = urlsplit(url)
     except ValueError:
         return []
-    return [
+    found = [
         value
-        for key, value in parse_qsl(query, keep_blank_values=False)
+        for key, value in parse_qsl(parts.query, keep_blank_values=False)
         if key.lower() not in _SAFE_QUERY_KEYS and len(value) >= 8
     ]
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rpartition("@")[0]
+        found += [unquote(part) for part in userinfo.split(":", 1) if part]
+    return found
 
 
 def _redact_userinfo(url: str) -> str:
@@ -165,7 +175,8 @@ def _redact_param(param: str) -> str:
     if not param:
         return param
     key, equals, value = param.partition("=")
-    name = unquote(key).strip().lower()
+    # Allowlisted names are short: decoding more of a hostile key only costs time.
+    name = unquote(key[:64]).strip().lower()
     if name in _SAFE_QUERY_KEYS:
         return param
     if not equals:
@@ -179,7 +190,7 @@ def _redact_param(param: str) -> str:
 
 
 def _shorten_key_id(value: str) -> str:
-    raw = unquote(value)
+    raw = unquote(value[:64])  # only the first few characters are shown
     if len(raw) <= _KEY_ID_PREFIX:
         return REDACTED
     return quote(raw[:_KEY_ID_PREFIX], safe=".") + "…"
@@ -219,23 +230,38 @@ def _redact_credentials(value: str) -> str:
 
 def redact_text(text: str, secrets: Iterable[str]) -> str:
     """Free text (exception messages, bodies) without the given secrets or anything token-shaped."""
-    forms = _secret_forms(secrets)
-    if forms:
-        # One pass, longest first, so a secret inside another is not half-replaced.
-        pattern = "|".join(re.escape(s) for s in sorted(forms, key=len, reverse=True))
-        text = re.sub(pattern, REDACTED, text)
-    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
-    text = _JWT.sub(REDACTED, text)
-    text = _SIGNATURE_PARAM.sub(rf"\g<1>{REDACTED}", text)
-    text = _AUTH_IN_TEXT.sub(rf"\g<1>{REDACTED}", text)
-    text = _SCHEME_CREDENTIAL.sub(rf"\g<1>{REDACTED}", text)
-    return _SECRET_XML.sub(rf"\g<1>{REDACTED}\g<3>", text)
+    return redact_with(text, secret_forms(secrets))
 
 
-def _secret_forms(secrets: Iterable[str]) -> set[str]:
+def secret_forms(secrets: Iterable[str]) -> list[str]:
+    """The spellings of ``secrets`` to search for, longest first; compute once, redact often."""
     # Shorter strings would redact ordinary words; a password also appears URL-encoded.
     forms: set[str] = set()
     for secret in secrets:
         if len(secret) >= 4:
             forms.update({secret, quote(secret, safe="")})
-    return forms
+    return sorted(forms, key=len, reverse=True)
+
+
+def redact_known(text: str, forms: list[str]) -> str:
+    """Only the known secrets of ``forms`` replaced: plain search, fast on text of any length."""
+    # Longest first, so a secret inside another is not half-replaced.
+    for secret in forms:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact_with(text: str, forms: list[str]) -> str:
+    """redact_text with secret_forms() already computed.
+
+    Linear in the length of ``text``: known secrets are replaced by plain search, not by a
+    pattern built from them (a 1 MiB token would make a 1 MiB pattern).
+    """
+    text = redact_known(text, forms)
+    text = _URL_IN_TEXT.sub(lambda m: m.group("lead") + redact_url(m.group("url")), text)
+    text = _JWT.sub(REDACTED, text)
+    text = _SIGNATURE_PARAM.sub(rf"\g<1>{REDACTED}", text)
+    text = _AUTH_IN_TEXT.sub(rf"\g<1>{REDACTED}", text)
+    text = _SCHEME_CREDENTIAL.sub(rf"\g<1>{REDACTED}", text)
+    return _SECRET_XML.sub(rf"\g<1>{REDACTED}\g<3>", text)

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import string
+import time
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from acrdiag.redact import REDACTED, redact_headers, redact_text, redact_url
@@ -358,3 +359,65 @@ def test_literal_secret_never_survives_free_text(prefix: str, secret: str, suffi
 @given(url=st.text())
 def test_redact_url_accepts_anything(url: str) -> None:
     assert isinstance(redact_url(url), str)
+
+
+# -- hostile text: redaction stays linear -------------------------------------------------
+# A server chooses most of the text redacted, so a pattern that backtracks is a way to make
+# a run outlive its deadline (a 90 KB challenge parameter took 26 s). Bounds are absolute
+# and wide: linear redaction of 1 MB takes tens of milliseconds, quadratic takes minutes.
+_HOSTILE_UNITS = [
+    "a",
+    "eyJ",
+    "eyJa.",
+    "1a",
+    "a:",
+    "https:",
+    "Signature=",
+    "authorization: ",
+    "Bearer ",
+    "<ArgumentValue>",
+    "%2",
+    "a@",
+    "?&",
+]
+
+
+def _best_of_three(text: str) -> float:
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        redact_text(text, ["a-known-secret-value"])
+        timings.append(time.perf_counter() - started)
+    return min(timings)
+
+
+@pytest.mark.parametrize("unit", _HOSTILE_UNITS)
+def test_redacting_a_megabyte_of_hostile_text_is_fast(unit: str) -> None:
+    text = unit * (1_000_000 // len(unit))
+    assert _best_of_three(text) < 1.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(unit=st.text(min_size=1, max_size=12), secret=_SECRET)
+def test_hostile_text_of_100_kb_is_redacted_fast_and_keeps_no_secret(
+    unit: str, secret: str
+) -> None:
+    text = unit * (100_000 // len(unit)) + secret + unit * 10
+    started = time.perf_counter()
+    out = redact_text(text, [secret])
+    assert time.perf_counter() - started < 1.0
+    assert secret not in out
+
+
+def test_redaction_time_grows_linearly() -> None:
+    # Four times the text: about four times the time if linear, sixteen if quadratic.
+    small, large = ("eyJa" + "1a" * 10) * 5_000, ("eyJa" + "1a" * 10) * 20_000
+    assert _best_of_three(large) / max(_best_of_three(small), 1e-4) < 8
+
+
+def test_a_megabyte_secret_is_redacted_by_plain_search() -> None:
+    token = "t" + "0123456789abcdef" * 65_536
+    started = time.perf_counter()
+    out = redact_text(f"Bearer {token} and again {token}", [token])
+    assert time.perf_counter() - started < 1.0
+    assert token[:64] not in out and out.count("[REDACTED]") == 2
