@@ -122,6 +122,8 @@ def digest_error(digest: str) -> str | None:
 def _check_characters(text: str, what: str) -> None:
     if not text:
         raise ReferenceError(f"invalid {what}: it is empty")
+    if text.isprintable() and " " not in text:
+        return  # the common case, in C: isprintable() is False for every other space
     for index, char in enumerate(text):
         if char.isspace() or not char.isprintable():
             raise ReferenceError(
@@ -191,8 +193,17 @@ def _check_registry(text: str, registry: str) -> None:
         valid = _DOMAIN_NAME.fullmatch(host) is not None
     if not valid:
         raise _ref_error(text, f"invalid registry host '{_show(registry)}'")
-    if sep and not (_PORT.fullmatch(port) and 0 < int(port) <= 65535):
+    if sep and not 0 < _port_number(port) <= 65535:
         raise _ref_error(text, f"invalid registry port '{_show(port)}': expected 1-65535")
+
+
+def _port_number(port: str) -> int:
+    """The port's value, or -1 if it is not digits; never int() on thousands of digits."""
+    if not _PORT.fullmatch(port):
+        return -1
+    # int() refuses over 4300 digits (ValueError) and is quadratic below; zeros do not count.
+    digits = port.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 5 else -1
 
 
 def _valid_ipv6(bracketed: str) -> bool:
@@ -235,7 +246,8 @@ def _ref_error(text: str, reason: str) -> ReferenceError:
 def _show(text: str) -> str:
     """Keep user input on one line and of bounded length inside a message."""
     shown = "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+        for c in text[: _SHOWN_MAX + 1]  # one more than fits, so that the cut shows
     )
     return shown if len(shown) <= _SHOWN_MAX else shown[: _SHOWN_MAX - 3] + "..."
 

@@ -23,6 +23,12 @@ ACCEPT = ", ".join(
 
 # containerd's MaxManifestSize: 4 * 1048 * 1048 bytes, which is not 4 MiB.
 MAX_MANIFEST_BYTES = 4 * 1048 * 1048
+# ocispec.Descriptor.Size is an int64: Go's JSON decoder refuses a larger size, so containerd
+# and docker refuse the whole manifest.
+MAX_DESCRIPTOR_SIZE = 2**63 - 1
+# What messages and labels quote of a server's string (a mediaType can be 200 KB).
+_SHOWN_MAX = 80
+_LABEL_PART_MAX = 64
 
 Kind = Literal["index", "image", "schema1"]
 _KIND_NAMES: dict[Kind, str] = {
@@ -78,9 +84,9 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
         return _schema1(document, media_type)
     kind = _KINDS.get(media_type.lower())
     if kind is None:
-        raise UnsupportedMediaTypeError(f"unsupported manifest media type '{media_type}'")
+        raise UnsupportedMediaTypeError(f"unsupported manifest media type {_quoted(media_type)}")
     if version not in (None, 2):
-        raise ManifestError(f"schemaVersion is {version}, expected 2")
+        raise ManifestError(f"schemaVersion is {_short(version)}, expected 2")
     if kind == "index":
         return ParsedManifest(kind, media_type, manifests=_descriptors(document, "manifests"))
     return ParsedManifest(
@@ -92,13 +98,13 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
 
 
 def platform_label(desc: Descriptor) -> str:
-    """ "os/arch[/variant]" of an index entry as the registry wrote it."""
+    """ "os/arch[/variant]" of an index entry as the registry wrote it (each part capped)."""
     platform = desc.platform or {}
     os_name = _label_part(platform.get("os"))
     arch = _label_part(platform.get("architecture"))
     variant = platform.get("variant")
     label = f"{os_name}/{arch}"
-    return f"{label}/{variant}" if isinstance(variant, str) and variant else label
+    return f"{label}/{_label_part(variant)}" if isinstance(variant, str) and variant else label
 
 
 def select_platform(index: ParsedManifest, platform: Platform) -> Descriptor | None:
@@ -126,10 +132,12 @@ def choose_blob(manifest: ParsedManifest, mode: str) -> Descriptor:
     if mode == "largest":
         return max(candidates, key=lambda desc: desc.size)
     if ":" not in mode:
-        raise ManifestError(f"unknown blob choice '{mode}': use smallest, largest or a digest")
+        raise ManifestError(
+            f"unknown blob choice {_quoted(mode)}: use smallest, largest or a digest"
+        )
     problem = digest_error(mode)
     if problem is not None:
-        raise ManifestError(f"invalid blob digest '{mode}': {problem}")
+        raise ManifestError(f"invalid blob digest {_quoted(mode)}: {problem}")
     for desc in candidates:
         if desc.digest == mode:
             return desc
@@ -141,8 +149,8 @@ def _load(body: bytes) -> dict[str, Any]:
         document = json.loads(body)
     except RecursionError:
         raise ManifestError("manifest is not JSON (nested too deeply)") from None
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise ManifestError(f"manifest is not JSON ({exc})") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an int over 4300 digits
+        raise ManifestError(f"manifest is not JSON ({_clip(str(exc))})") from None
     if not isinstance(document, dict):
         raise ManifestError("manifest is not a JSON object")
     return document
@@ -210,6 +218,11 @@ def _descriptor(value: object, where: str) -> Descriptor:
         raise ManifestError(f"{where} digest {_short(digest)} is invalid: {problem}")
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise ManifestError(f"{where}.size is not a non-negative integer: {_short(size)}")
+    if size > MAX_DESCRIPTOR_SIZE:
+        raise ManifestError(
+            f"{where}.size {_short(size)} is out of range: containerd reads sizes as 64-bit"
+            f" integers, at most {MAX_DESCRIPTOR_SIZE}"
+        )
     return Descriptor(media_type, digest, size, _platform(value, where), _annotations(value, where))
 
 
@@ -232,12 +245,28 @@ def _annotations(value: dict[str, Any], where: str) -> dict[str, str] | None:
 
 
 def _label_part(value: object) -> str:
-    return value if isinstance(value, str) and value else "unknown"
+    if not isinstance(value, str) or not value:
+        return "unknown"
+    return value if len(value) <= _LABEL_PART_MAX else value[: _LABEL_PART_MAX - 1] + "…"
+
+
+def _quoted(text: str) -> str:
+    """`text` in quotes for a message: one line, at most about _SHOWN_MAX characters."""
+    shown = repr(text[: _SHOWN_MAX + 1])[1:-1]  # escapes control characters and newlines
+    return f"'{_clip(shown)}'"
 
 
 def _short(value: object) -> str:
+    if isinstance(value, str):
+        value = value[: _SHOWN_MAX + 1]  # repr of all of a 200 KB string is wasted work
     try:
         text = repr(value)
     except RecursionError:
         return "(deeply nested value)"
-    return text if len(text) <= 80 else text[:77] + "..."
+    except ValueError:  # an int beyond sys.get_int_max_str_digits()
+        return "(an integer too long to show)"
+    return _clip(text)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."

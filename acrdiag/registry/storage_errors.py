@@ -28,7 +28,7 @@ _FIELDS = {
     "EC": "ec",
 }
 _REQUEST_ID_HEADERS = ("x-oss-request-id", "x-amz-request-id", "x-ms-request-id")
-_DTD_MARKERS = (b"<!DOCTYPE", b"<!ENTITY")
+_DTD_MARKERS = ("<!DOCTYPE", "<!ENTITY")
 _EXPIRED_MESSAGES = re.compile(
     r"request has expired|not valid in the specified time frame|token has expired", re.I
 )
@@ -68,13 +68,21 @@ def parse_storage_error(
 
 
 def _body_fields(body: bytes) -> dict[str, str]:
-    if len(body) > MAX_ERROR_BODY or not body.lstrip().startswith(b"<"):
+    if len(body) > MAX_ERROR_BODY:
         return {}
-    upper = body.upper()
+    # The DTD check and the parser must read the same characters. Given bytes, expat honours
+    # the body's own encoding (UTF-16 without a BOM, an encoding="..." declaration), so a DTD
+    # spelled in UTF-16 passed a byte search. Given a str, expat is told UTF-8, but still
+    # switches to UTF-16 when it sees a NUL byte, which XML never allows: refuse those.
+    # S3, OSS and Azure all answer in UTF-8; Azure starts with a byte order mark.
+    text = body.decode("utf-8-sig", errors="replace")
+    if not text.lstrip().startswith("<") or "\x00" in text:
+        return {}
+    upper = text.upper()
     if any(marker in upper for marker in _DTD_MARKERS):
         return {}  # entity expansion (billion laughs) needs a DTD; refuse before parsing
     try:
-        root = ET.fromstring(body)
+        root = ET.fromstring(text)
     except (ET.ParseError, ValueError, LookupError):
         return {}
     if _local_name(root.tag) != "Error":

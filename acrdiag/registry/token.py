@@ -7,11 +7,12 @@ granted, to explain why the registry will or will not accept the token.
 from __future__ import annotations
 
 import base64
+import calendar
 import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 # token.md: "If omitted, a default of 60 seconds should be assumed."
@@ -20,10 +21,15 @@ DEFAULT_EXPIRES_IN = 60
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 _RFC3339 = re.compile(
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]+)?"
-    r"([Zz]|[+-][0-9]{2}:[0-9]{2})",
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))",
     re.ASCII,
 )
+# Go decodes expires_in into an int (int64): a larger number fails the whole token response.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_DAYS_IN_400_YEARS = 146097
+# What a message quotes of a server's value; nothing in these messages is a secret.
+_SHOWN_MAX = 80
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*=*", re.ASCII)
 # scope.md: resourcetype [ "(" resourceclass ")" ], each /[a-z0-9]+(?:[._-][a-z0-9]+)*/.
 _RESOURCE_TYPE = re.compile(
@@ -47,6 +53,8 @@ class TokenResponse:
     expires_in: int | None
     issued_at: datetime | None
     has_refresh_token: bool
+    # Values docker accepts but acrdiag cannot use, one sentence each (never the token).
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,11 +91,13 @@ def parse_token_response(body: bytes) -> TokenResponse:
     if not _HEADER_SAFE.fullmatch(token):
         # Never echo it: it is a secret even when malformed.
         raise TokenError("the token holds spaces or control characters no HTTP header can carry")
+    problems: list[str] = []
     return TokenResponse(
         token=token,
         expires_in=_expires_in(document.get("expires_in")),
-        issued_at=_issued_at(document.get("issued_at")),
+        issued_at=_issued_at(document.get("issued_at"), problems),
         has_refresh_token=_non_empty_str(document.get("refresh_token")) is not None,
+        problems=tuple(problems),
     )
 
 
@@ -101,9 +111,10 @@ def looks_like_jwt(token: str) -> bool:
 
 def decode_jwt(token: str) -> Jwt:
     """Decode a compact JWS without verifying it."""
+    dots = token.count(".")  # counted, not split: a hostile token may be a million dots
+    if dots != 2:
+        raise TokenError(f"a JWT has 3 dot-separated parts, this token has {dots + 1}")
     parts = token.split(".")
-    if len(parts) != 3:
-        raise TokenError(f"a JWT has 3 dot-separated parts, this token has {len(parts)}")
     header = _decode_segment(parts[0], "header")
     claims = _decode_segment(parts[1], "claims")
     # The signature is not checked, but it must at least be base64url (empty for alg "none").
@@ -153,7 +164,8 @@ def claim_time(claims: dict[str, Any], name: str) -> datetime | None:
     # bool is an int subclass, and true is not a date.
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if not math.isfinite(value):
+    # Only floats can be NaN or infinite; math.isfinite(10**400) would raise OverflowError.
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     try:
         return datetime.fromtimestamp(value, UTC)
@@ -176,24 +188,54 @@ def _expires_in(value: object) -> int | None:
     # docker decodes into an int and fails on anything else, so do we.
     if isinstance(value, bool) or not isinstance(value, int):
         raise TokenError(f"expires_in is not an integer: {_one_line(value)}")
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise TokenError(f"expires_in {_one_line(value)} is out of range for a 64-bit integer")
     return value
 
 
-def _issued_at(value: object) -> datetime | None:
+def _issued_at(value: object, problems: list[str]) -> datetime | None:
+    """issued_at as Go's time.Time reads it (strict RFC 3339); None if absent or unusable."""
     if value is None:
         return None
     match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise TokenError(f"issued_at is not an RFC 3339 time: {_one_line(value)}")
-    date, clock, fraction, offset = match.groups()
-    # fromisoformat takes at most microseconds; Go servers send nanoseconds.
-    fraction = (fraction or "")[:7]
-    offset = "+00:00" if offset in ("Z", "z") else offset
+    numbers = (int(group or 0) for group in match.group(1, 2, 3, 4, 5, 6, 9, 10))
+    year, month, day, hour, minute, second, zone_hours, zone_minutes = numbers
+    # Go's parseRFC3339 ranges: outside them, docker's token request fails too.
+    if not (
+        1 <= month <= 12
+        and 1 <= day <= _days_in(year, month)
+        and hour <= 23
+        and minute <= 59
+        and second <= 59
+        and zone_hours <= 23
+        and zone_minutes <= 59
+    ):
+        raise TokenError(f"issued_at is not a valid time: {_one_line(value)}")
+    # Go keeps nanoseconds and drops further digits; Python keeps microseconds.
+    micro = int((match.group(7) or "")[:6].ljust(6, "0"))
+    offset = timedelta(hours=zone_hours, minutes=zone_minutes)
+    zone = timezone(-offset if match.group(8) == "-" else offset)
+    # Python has no year 0, but the Gregorian calendar repeats every 400 years: read it as
+    # year 400 and move back, so that 0000-12-31T23:00:00-01:00 is still 0001-01-01T00:00Z.
+    shift = timedelta(days=_DAYS_IN_400_YEARS) if year == 0 else timedelta(0)
     try:
-        parsed = datetime.fromisoformat(f"{date}T{clock}{fraction}{offset}")
-    except ValueError:
-        raise TokenError(f"issued_at is not a valid time: {_one_line(value)}") from None
-    return parsed.astimezone(UTC)
+        local = datetime(year or 400, month, day, hour, minute, second, micro, zone)
+        return local.astimezone(UTC) - shift
+    except (ValueError, OverflowError):
+        # Before year 1 or after 9999 once in UTC: Go holds such a time and docker uses the
+        # token, so this is a remark about the time, not a failure.
+        shown = _clip(match.string)  # digits and separators only: the regex allows no more
+        problems.append(f"issued_at {shown} is outside the range acrdiag can represent; ignored")
+        return None
+
+
+def _days_in(year: int, month: int) -> int:
+    # Year 0 is a leap year in Go's proleptic Gregorian calendar; calendar.isleap(0) agrees.
+    if month == 2:
+        return 29 if calendar.isleap(year) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
 
 
 def _decode_segment(segment: str, what: str) -> dict[str, Any]:
@@ -235,8 +277,16 @@ def _json_kind(value: object) -> str:
 
 
 def _one_line(value: object) -> str:
+    if isinstance(value, str):
+        value = value[: _SHOWN_MAX + 1]  # repr of the whole of a 1 MB string is wasted work
     try:
         text = str(value) if isinstance(value, BaseException) else repr(value)
     except RecursionError:
         return "(deeply nested value)"
-    return text if len(text) <= 80 else text[:77] + "..."
+    except ValueError:  # an int beyond sys.get_int_max_str_digits()
+        return "(an integer too long to show)"
+    return _clip(text)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
