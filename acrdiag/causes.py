@@ -34,6 +34,8 @@ class Cause(StrEnum):
     PROXY_REFUSED = "proxy_refused"
     HTTP_ERROR = "http_error"
     RESPONSE_TOO_LARGE = "response_too_large"
+    INSECURE_REDIRECT = "insecure_redirect"
+    CREDENTIALS_IN_REDIRECT = "credentials_in_redirect"
     # Step 1.
     NOT_A_REGISTRY = "not_a_registry"
     # Step 2.
@@ -110,6 +112,8 @@ DESCRIPTIONS: dict[Cause, str] = {
     Cause.PROXY_REFUSED: "the proxy refused to open the tunnel",
     Cause.HTTP_ERROR: "the server answered with an unexpected HTTP status",
     Cause.RESPONSE_TOO_LARGE: "the server sent more data than a puller accepts",
+    Cause.INSECURE_REDIRECT: "a redirect left https for plain http; credentials were withheld",
+    Cause.CREDENTIALS_IN_REDIRECT: "a URL from a server carried user:password; it was not sent",
     Cause.NOT_A_REGISTRY: "the host answers HTTP but is not an OCI/Docker registry",
     Cause.MISSING_CHALLENGE: "401 without a WWW-Authenticate header",
     Cause.MALFORMED_CHALLENGE: "the WWW-Authenticate header cannot be parsed or lacks a realm",

@@ -1,16 +1,19 @@
 """HTTP exchanges for the probes: bounded bodies, per-phase timing, classified failures.
 
 Credentials are never added here: each probe passes its own Authorization
-header, and only to the registry or realm it belongs to. Redirects are never
-followed here: the probes step through them to record each hop.
+header, and only to the registry or realm it belongs to. This layer only ever
+takes credentials away: on a redirect to another host or to plain http, from
+userinfo in a URL a server handed over, and by keeping no cookies at all
+(docker and containerd keep none: Go's client has no cookie jar by default).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, CookiePolicy
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -25,7 +28,7 @@ from acrdiag.net.errors import BodyTooLarge, NetFailure, classify
 from acrdiag.net.proxy import ProxyConfig
 from acrdiag.net.tls import Trust
 from acrdiag.net.transport import RoutingTransport
-from acrdiag.net.urls import resolve_redirect
+from acrdiag.net.urls import is_downgrade, resolve_redirect, split_userinfo
 from acrdiag.redact import redact_url
 
 DEFAULT_MAX_BODY = 64 * 1024
@@ -45,10 +48,37 @@ REQUEST_ID_HEADERS = (
 )
 
 
+# Decides whether Authorization may follow a redirect from the first URL to the second.
+AuthorizationRule = Callable[[str, str], bool]
+# Sees each redirect target before it is requested; raises to stop the chain.
+HopCheck = Callable[[str], None]
+
+
 class Recorder(Protocol):
     def add_phase(self, name: str, seconds: float) -> None: ...
     def add_request(self, entry: dict[str, Any]) -> None: ...
     def add_request_id(self, header: str, value: str) -> None: ...
+    def warn(self, cause: Cause, message: str, hint: str | None = None) -> None: ...
+
+
+class _NoCookies(CookiePolicy):
+    """Neither stores nor returns a cookie: what a registry sets never reaches another host."""
+
+    netscape = True
+    rfc2965 = False
+    hide_cookie2 = True
+
+    def set_ok(self, cookie: Any, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: Any, request: Any) -> bool:
+        return False
+
+    def domain_return_ok(self, domain: str, request: Any) -> bool:
+        return False
+
+    def path_return_ok(self, path: str, request: Any) -> bool:
+        return False
 
 
 @dataclass
@@ -89,7 +119,10 @@ class HttpSession:
             transport=self.transport,
             follow_redirects=False,
             trust_env=False,
-            headers={"User-Agent": f"acrdiag/{__version__}"},
+            cookies=CookieJar(_NoCookies()),
+            # Bodies are read as they come over the wire, never decompressed: a registry
+            # client has no use for Content-Encoding, and a gzip bomb then costs nothing.
+            headers={"User-Agent": f"acrdiag/{__version__}", "Accept-Encoding": "identity"},
         )
 
     def close(self) -> None:
@@ -101,19 +134,28 @@ class HttpSession:
         *,
         headers: Mapping[str, str] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        check_hop: HopCheck | None = None,
     ) -> Exchange:
         """GET ``url``, following redirects, and read the body."""
-        with self.open_following(url, headers=headers) as response:
+        with self.open_following(url, headers=headers, check_hop=check_hop) as response:
             return self.exchange(response, max_body)
 
     @contextmanager
     def open_following(
-        self, url: str, *, headers: Mapping[str, str] | None = None
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        keep_authorization: AuthorizationRule | None = None,
+        check_hop: HopCheck | None = None,
     ) -> Iterator[httpx.Response]:
         """Like open(), but redirects are followed as Go's client does; every hop is recorded.
 
+        Authorization follows a redirect only where ``keep_authorization`` allows (by default
+        Go's rule: the same host or a subdomain), and never onto plain http.
         A redirect whose Location no client could follow ends the chain: its 3xx is yielded.
         """
+        keep = keep_authorization or _same_host_or_subdomain
         seen = [url]
         for _ in range(MAX_REDIRECTS + 1):
             with self.open(url, headers=headers) as response:
@@ -124,7 +166,9 @@ class HttpSession:
             if target in seen:
                 break
             seen.append(target)
-            headers = _headers_for_redirect(headers, url, target)
+            if check_hop is not None:
+                check_hop(target)
+            headers = self._headers_for_redirect(headers, url, target, keep)
             url = target
         raise NetFailure(
             Cause.TOO_MANY_REDIRECTS,
@@ -152,6 +196,7 @@ class HttpSession:
         self, url: str, *, method: str = "GET", headers: Mapping[str, str] | None = None
     ) -> Iterator[httpx.Response]:
         """Send the request and yield the response with its body unread."""
+        url = self._without_userinfo(url)
         proxy = self.transport.proxy_for(url)
         started, connect_before = time.monotonic(), self._connect_total
         try:
@@ -167,15 +212,16 @@ class HttpSession:
             yield response
         finally:
             response.close()
+            self._check_overrun(response)
 
     def read_body(self, response: httpx.Response, max_body: int) -> bytes:
-        """The decoded body, refusing more than ``max_body`` bytes."""
+        """The body as sent (never decompressed), refusing more than ``max_body`` bytes."""
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_body:
             raise self._classified(BodyTooLarge(max_body), str(response.request.url), None)
         parts: list[bytes] = []
         size = 0
-        for chunk in self._guarded(response, response.iter_bytes()):
+        for chunk in self.iter_raw(response):
             size += len(chunk)
             if size > max_body:
                 raise self._classified(BodyTooLarge(max_body), str(response.request.url), None)
@@ -233,6 +279,56 @@ class HttpSession:
             if value:
                 self.recorder.add_request_id(name, value[:200])
 
+    def _headers_for_redirect(
+        self,
+        headers: Mapping[str, str] | None,
+        source: str,
+        target: str,
+        keep: AuthorizationRule,
+    ) -> Mapping[str, str] | None:
+        if headers is None or not any(k.lower() == "authorization" for k in headers):
+            return headers
+        downgrade = is_downgrade(source, target)
+        if keep(source, target) and not downgrade:
+            return headers
+        if downgrade:
+            self._warn(
+                Cause.INSECURE_REDIRECT,
+                f"{host_of(source)} redirected from https to plain http "
+                f"({redact_url(target)}): the credentials were not sent there",
+                "a redirect to plain http exposes credentials to anyone on the path: fix the "
+                "server's redirect (Go clients such as docker would send them)",
+            )
+        return {k: v for k, v in headers.items() if k.lower() != "authorization"}
+
+    def _without_userinfo(self, url: str) -> str:
+        bare, had_userinfo = split_userinfo(url)
+        if had_userinfo:
+            self._warn(
+                Cause.CREDENTIALS_IN_REDIRECT,
+                f"the URL for {host_of(bare)} carried a user name and password: they were not "
+                "sent (Go clients turn them into an Authorization header)",
+                "a server that puts credentials into a URL it hands out leaks them: fix it",
+            )
+        return bare
+
+    def _check_overrun(self, response: httpx.Response) -> None:
+        extra = self.transport.discard_overrun(response)
+        if extra:
+            host = host_of(str(response.request.url))
+            self._warn(
+                Cause.PROTOCOL_ERROR,
+                f"{host} sent {extra:,} bytes beyond the end of its response (more than its "
+                "Content-Length): that connection was closed rather than reused",
+                "the server or a proxy in front of it frames responses wrongly; Go clients "
+                "drop such a connection too ('Unsolicited response received on idle HTTP "
+                "channel')",
+            )
+
+    def _warn(self, cause: Cause, message: str, hint: str) -> None:
+        if self.recorder is not None:
+            self.recorder.warn(cause, message, hint)
+
     def _on_lookup(self, lookup: Lookup) -> None:
         self._phase("dns", lookup.duration_s)
 
@@ -250,14 +346,10 @@ def _redirect_target(response: httpx.Response, url: str) -> str | None:
     return resolve_redirect(url, location) if location else None
 
 
-def _headers_for_redirect(
-    headers: Mapping[str, str] | None, source: str, target: str
-) -> Mapping[str, str] | None:
+def _same_host_or_subdomain(source: str, target: str) -> bool:
     """Go keeps Authorization only for the same host or its subdomains (CVE-2023-45289)."""
     old, new = host_of(source), host_of(target)
-    if headers is None or new == old or new.endswith("." + old):
-        return headers
-    return {k: v for k, v in headers.items() if k.lower() != "authorization"}
+    return new == old or new.endswith("." + old)
 
 
 def connection_of(response: httpx.Response) -> ConnectionInfo | None:

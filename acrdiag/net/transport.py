@@ -34,6 +34,7 @@ class RoutingTransport(httpx.BaseTransport):
         self._context = context
         self.proxies = proxies
         pool = httpcore.ConnectionPool(ssl_context=context, network_backend=backend, retries=0)
+        self._pools: list[httpcore.ConnectionPool] = [pool]
         self._direct = _wrap(pool, context)
         self._via: dict[str, httpx.HTTPTransport] = {}
         self._routes: dict[str, str | None] = {}
@@ -53,8 +54,32 @@ class RoutingTransport(httpx.BaseTransport):
 
     def _through(self, proxy: str) -> httpx.HTTPTransport:
         if proxy not in self._via:
-            self._via[proxy] = _wrap(self._proxy_pool(proxy), self._context)
+            pool = self._proxy_pool(proxy)
+            self._pools.append(pool)
+            self._via[proxy] = _wrap(pool, self._context)
         return self._via[proxy]
+
+    def discard_overrun(self, response: httpx.Response) -> int:
+        """Bytes the response's idle connection received past the response's end; such a
+        connection is closed, so that the next request (another step's) is not blamed.
+
+        httpcore keeps those bytes in h11's buffer and would parse them as the next
+        response. Reads httpcore internals (pinned <2 in pyproject); finds 0 if they change.
+        """
+        stream = response.extensions.get("network_stream")
+        for pool in self._pools:
+            for connection in pool.connections:
+                http11 = getattr(connection, "_connection", None)
+                if stream is None or getattr(http11, "_network_stream", None) is not stream:
+                    continue
+                if not connection.is_idle():
+                    return 0  # closed, or a body left unread: httpcore drops it anyway
+                state = getattr(http11, "_h11_state", None)
+                trailing = getattr(state, "trailing_data", (b"", False))[0]
+                if trailing:
+                    connection.close()
+                return len(trailing)
+        return 0
 
     def _proxy_pool(self, proxy: str) -> httpcore.HTTPProxy:
         parts = urlsplit(proxy)

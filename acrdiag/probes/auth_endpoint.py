@@ -10,7 +10,7 @@ from acrdiag.context import RunContext
 from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange, host_of
 from acrdiag.net.urls import with_query
-from acrdiag.probes.base import StepFailed, net_failed, server_message
+from acrdiag.probes.base import StepFailed, describe_body, net_failed, server_message
 from acrdiag.redact import redact_url
 from acrdiag.registry.token import (
     DEFAULT_EXPIRES_IN,
@@ -97,21 +97,42 @@ def _bearer(ctx: RunContext) -> str:
     url = with_query(realm, params)
     ctx.step.evidence["request"] = {"realm": redact_url(realm), **params}
     header = _basic_header(ctx)
-    if header and urlsplit(realm).scheme == "http" and not ctx.options.plain_http:
-        raise StepFailed(
-            Cause.INSECURE_REALM,
-            f"refusing to send the password to the plain http realm {redact_url(realm)}",
-            ["configure an https realm on the registry, or use --plain-http if this is a lab"],
-        )
+    if header:
+        _refuse_plain_http_realm(ctx, realm)
     try:
         answer = ctx.session.fetch(
-            url, headers={"Authorization": header} if header else None, max_body=MAX_TOKEN_BODY
+            url,
+            headers={"Authorization": header} if header else None,
+            max_body=MAX_TOKEN_BODY,
+            check_hop=lambda hop: _check_realm_redirect(ctx, hop, password=header is not None),
         )
     except NetFailure as failure:
         raise net_failed(ctx, failure, "realm", _REALM_REMAP) from failure
     ctx.step.evidence["status"] = answer.status
     _check_status(ctx, answer)
     return _take_token(ctx, answer, realm)
+
+
+def _refuse_plain_http_realm(ctx: RunContext, url: str, via: str = "") -> None:
+    if urlsplit(url).scheme == "http" and not ctx.options.plain_http:
+        raise StepFailed(
+            Cause.INSECURE_REALM,
+            f"refusing to send the password to the plain http realm {redact_url(url)}{via}",
+            ["configure an https realm on the registry, or use --plain-http if this is a lab"],
+        )
+
+
+def _check_realm_redirect(ctx: RunContext, hop: str, *, password: bool) -> None:
+    """Every realm URL reached, not only the first, meets the insecure-realm rule."""
+    if password:
+        _refuse_plain_http_realm(ctx, hop, " (the token service redirected there)")
+    elif urlsplit(hop).scheme == "http" and not ctx.options.plain_http:
+        ctx.step.warn(
+            Cause.INSECURE_REALM,
+            f"the token service redirected to the plain http URL {redact_url(hop)}: the token "
+            "comes back unencrypted",
+            "configure the token service to stay on https",
+        )
 
 
 def _check_status(ctx: RunContext, answer: Exchange) -> None:
@@ -174,14 +195,15 @@ def _take_token(ctx: RunContext, answer: Exchange, realm: str) -> str:
             ["the token service answered JSON without token/access_token"],
         ) from exc
     except TokenError as exc:
-        kind = answer.headers.get("content-type", "unknown type")
         raise StepFailed(
             Cause.BAD_RESPONSE,
             f"the token service answered 200 with something "
-            f"that is not token JSON ({kind}, {len(answer.body)} bytes): {exc}",
+            f"that is not token JSON ({describe_body(answer)}): {exc}",
             ["a proxy or captive portal may answer for the token service"],
         ) from exc
     ctx.keep_secret(parsed.token)
+    for problem in parsed.problems:  # docker accepts these answers: a finding, not a failure
+        ctx.step.warn(Cause.BAD_RESPONSE, f"the token response's {problem}")
     ctx.facts.token = parsed.token
     ctx.facts.authorization = f"Bearer {parsed.token}"
     expires_in = parsed.expires_in

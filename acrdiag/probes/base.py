@@ -9,6 +9,7 @@ from acrdiag.causes import Cause
 from acrdiag.context import RunContext
 from acrdiag.hints import network_hints
 from acrdiag.net.errors import NetFailure
+from acrdiag.net.session import Exchange
 from acrdiag.redact import redact_text, redact_url
 
 # A probe gathers evidence into ctx.step and returns its one-line summary, or
@@ -71,13 +72,28 @@ def server_message(body: bytes, limit: int = 300) -> str | None:
     return None
 
 
+def describe_body(answer: Exchange) -> str:
+    """Type, size and encoding of a body a parser refused: what a reader needs to see why."""
+    kind = answer.headers.get("content-type", "unknown type")
+    text = f"{kind[:100]}, {len(answer.body):,} bytes"
+    encoding = answer.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":
+        # acrdiag asks for identity and never decompresses (a gzip bomb costs nothing).
+        text += f", Content-Encoding {encoding[:40]} though identity was asked"
+    return text
+
+
 def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"  # pragma: no cover
+    """Sizes in SI units; integer arithmetic, so no size a server names can overflow it."""
+    if size < 1000:
+        return f"{size} B"
+    for unit, scale in (("KB", 10**3), ("MB", 10**6), ("GB", 10**9)):
+        if size < scale * 1000 or unit == "GB":
+            tenths = (size * 10 + scale // 2) // scale
+            if tenths >= 10**12:  # only a server making sizes up gets here
+                return f"more than {10**11:,} GB"
+            return f"{tenths // 10}.{tenths % 10} {unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def short_digest(digest: str) -> str:

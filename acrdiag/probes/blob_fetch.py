@@ -1,8 +1,9 @@
 """Step 7: download the blob from storage and verify its size and sha256.
 
-Authorization is sent only to the registry host itself, never across the
-redirect (the OCI spec requires it, and OSS/S3 reject a request carrying both
-a signed URL and an Authorization header).
+No credentials go to storage, ever: Authorization is sent only when a hop is the
+registry's own origin (scheme, host and port), stricter than Go's same-host rule
+(the OCI spec forbids forwarding it across hosts, and OSS/S3 reject a request
+carrying both a signed URL and an Authorization header).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from acrdiag.causes import Cause
 from acrdiag.context import RunContext
 from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import REDIRECT_STATUSES, host_of
+from acrdiag.net.urls import same_origin
 from acrdiag.probes.base import StepFailed, human_size, net_failed
-from acrdiag.redact import redact_url, secret_query_values
+from acrdiag.redact import redact_url, url_secrets
 from acrdiag.registry.manifests import Descriptor
 from acrdiag.registry.storage_errors import classify_storage_error, parse_storage_error
 
@@ -57,7 +59,7 @@ def run(ctx: RunContext) -> str:
     assert ctx.facts.redirect_url is not None
     response = _open(ctx, ctx.facts.redirect_url)
     final = str(response.request.url)
-    for value in secret_query_values(final):
+    for value in url_secrets(final):
         ctx.keep_secret(value)
     if response.status_code in REDIRECT_STATUSES:
         raise StepFailed(
@@ -72,14 +74,18 @@ def run(ctx: RunContext) -> str:
 
 
 def _open(ctx: RunContext, url: str) -> httpx.Response:
-    """The storage answer at the end of the redirects (the session drops Authorization
-    when a hop leaves the registry's host, as Go does)."""
-    headers = {"Accept-Encoding": "identity"}
-    if host_of(url) == ctx.reference.api_host and ctx.facts.authorization:
+    """The storage answer at the end of the redirects."""
+    registry = ctx.facts.registry_url
+    headers = {}
+    if same_origin(url, registry) and ctx.facts.authorization:
         headers["Authorization"] = ctx.facts.authorization
     try:
         response: httpx.Response = ctx.resources.enter_context(
-            ctx.session.open_following(url, headers=headers)
+            ctx.session.open_following(
+                url,
+                headers=headers,
+                keep_authorization=lambda _, hop: same_origin(hop, registry),
+            )
         )
     except NetFailure as failure:
         hop = "registry" if failure.host == ctx.reference.api_host else "storage"

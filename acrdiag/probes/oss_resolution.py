@@ -19,7 +19,7 @@ from acrdiag.net.session import REDIRECT_STATUSES
 from acrdiag.net.urls import resolve_redirect
 from acrdiag.probes.base import StepFailed, net_failed, short_digest
 from acrdiag.probes.registry_status import raise_for_status
-from acrdiag.redact import redact_url, secret_query_values
+from acrdiag.redact import redact_url, url_secrets
 from acrdiag.registry.storage import (
     LocationError,
     StorageLocation,
@@ -49,8 +49,9 @@ def run(ctx: RunContext) -> str:
     blob = ctx.facts.blob
     assert blob is not None
     url = f"{ctx.facts.registry_url}/v2/{ctx.reference.repository}/blobs/{blob.digest}"
-    # identity: if the registry serves the blob itself, step 7 hashes exactly these bytes.
-    headers = {"Accept-Encoding": "identity"}
+    # The session asks for identity: if the registry serves the blob itself, step 7 hashes
+    # exactly these bytes.
+    headers = {}
     if ctx.facts.authorization:
         headers["Authorization"] = ctx.facts.authorization
     try:
@@ -88,9 +89,7 @@ def _location(ctx: RunContext, url: str, header: str | None) -> StorageLocation:
     try:
         if absolute is None:
             raise LocationError(f"{redact_url(header)} is not an http(s) URL with a host")
-        location = parse_location(
-            header.strip(), base_url=url, registry_host=ctx.reference.api_host
-        )
+        location = parse_location(absolute, registry_host=ctx.reference.api_host)
     except LocationError as exc:
         raise StepFailed(
             Cause.NO_LOCATION,
@@ -103,7 +102,7 @@ def _location(ctx: RunContext, url: str, header: str | None) -> StorageLocation:
 
 
 def _keep_signature(ctx: RunContext, url: str) -> None:
-    for value in secret_query_values(url):
+    for value in url_secrets(url):
         ctx.keep_secret(value)
 
 
@@ -148,6 +147,8 @@ def _redirect_evidence(location: StorageLocation, now: datetime) -> dict[str, An
         "endpoint_type": location.endpoint_type,
         "signature": location.signature,
     }
+    if location.expiry_problem:
+        out["expiry_problem"] = location.expiry_problem
     if location.expires_at is not None:
         out["expires_at"] = location.expires_at.isoformat()
         out["expires_in_s"] = round((location.expires_at - now).total_seconds())

@@ -347,6 +347,20 @@ class World:
         deadline: float = 20.0,
     ) -> RunResult:
         """acrdiag run ARGS against this world, as a user types it."""
+        argv = self.argv(*args, user=user, fmt=fmt, ca=ca, timeout=timeout, deadline=deadline)
+        stdin = "" if user is None else (password or "") + "\n"
+        return invoke(argv, stdin)
+
+    def argv(
+        self,
+        *args: str,
+        user: str | None = USER,
+        fmt: str = "json",
+        ca: bool = True,
+        timeout: float = 2.0,
+        deadline: float = 20.0,
+    ) -> list[str]:
+        """The command line of run(): ``acrdiag`` ARGV, the password (if any) on stdin."""
         argv = [
             "run",
             *args,
@@ -361,11 +375,9 @@ class World:
         ]
         if ca:
             argv += ["--ca-file", self.ca_file]
-        stdin = ""
         if user is not None:
             argv += ["--username", user, "--password-stdin"]
-            stdin = (password or "") + "\n"
-        return invoke(argv, stdin)
+        return argv
 
 
 def invoke(argv: list[str], stdin: str = "") -> RunResult:
