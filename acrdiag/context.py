@@ -74,6 +74,7 @@ class StepRecord:
     """What a probe gathers while it runs; the engine turns it into a StepResult."""
 
     id: StepId
+    number: int
     evidence: dict[str, Any] = field(default_factory=dict)
     hints: list[str] = field(default_factory=list)
     warnings: list[tuple[Cause, str]] = field(default_factory=list)
@@ -113,7 +114,7 @@ class RunContext:
     support: Support = field(default_factory=Support)
     environment: Environment = field(default_factory=Environment)
     secrets: set[str] = field(default_factory=set, repr=False)
-    step: StepRecord = field(default_factory=lambda: StepRecord(StepId.REACHABILITY))
+    step: StepRecord = field(default_factory=lambda: StepRecord(StepId.REACHABILITY, 1))
 
     @property
     def reference(self) -> ImageReference:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +25,6 @@ from acrdiag.model import (
     Report,
     RequestId,
     Status,
-    StepId,
     StepResult,
     Support,
     Target,
@@ -37,27 +36,9 @@ from acrdiag.net.errors import NetFailure
 from acrdiag.net.proxy import ProxyConfig
 from acrdiag.net.session import HttpSession
 from acrdiag.net.tls import build_trust
-from acrdiag.probes import (
-    auth_endpoint,
-    blob_fetch,
-    challenge,
-    manifest,
-    oss_resolution,
-    reachability,
-    token_scope,
-)
 from acrdiag.probes.base import Probe, StepFailed, net_failed
 from acrdiag.redact import REDACTED, redact_known, redact_with, secret_forms
-
-PROBES: list[tuple[StepId, Probe]] = [
-    (StepId.REACHABILITY, reachability.run),
-    (StepId.CHALLENGE, challenge.run),
-    (StepId.AUTH_ENDPOINT, auth_endpoint.run),
-    (StepId.TOKEN_SCOPE, token_scope.run),
-    (StepId.MANIFEST, manifest.run),
-    (StepId.OSS_RESOLUTION, oss_resolution.run),
-    (StepId.BLOB_FETCH, blob_fetch.run),
-]
+from acrdiag.steps import PULL_STEPS, Step
 
 
 class Interrupted(Exception):
@@ -68,8 +49,8 @@ class Interrupted(Exception):
         self.report = report
 
 
-def diagnose(options: RunOptions) -> Report:
-    """Run every probe against ``options.reference``; never raises except Interrupted."""
+def diagnose(options: RunOptions, steps: Sequence[Step] = PULL_STEPS) -> Report:
+    """Run the steps in order against ``options.reference``; never raises except Interrupted."""
     started_at = datetime.now(UTC)
     started = time.monotonic()
     deadline = Deadline(options.deadline)
@@ -88,8 +69,8 @@ def diagnose(options: RunOptions) -> Report:
         ctx.environment.resolver = resolver.describe()
         ctx.environment.trust = trust.description
         ctx.environment.credentials = options.credentials_source()
-        steps, interrupted = _run_probes(ctx)
-    report = _report(ctx, steps, started_at, time.monotonic() - started, interrupted)
+        results, interrupted = _run_steps(ctx, steps)
+    report = _report(ctx, results, started_at, time.monotonic() - started, interrupted)
     if interrupted:
         raise Interrupted(report)
     return report
@@ -102,10 +83,13 @@ def _proxy_password(proxy: str | None) -> str | None:
     return userinfo.partition(":")[2] or userinfo
 
 
-def crash_report(options: RunOptions, exc: BaseException) -> Report:
+def crash_report(
+    options: RunOptions, exc: BaseException, steps: Sequence[Step] = PULL_STEPS
+) -> Report:
     """A report for a crash outside any probe (setting up the run): step 1 fails internally."""
     record = StepRecord(
-        StepId.REACHABILITY,
+        steps[0].id,
+        1,
         evidence={"exception": _crash_evidence(exc)},
         hints=["please report this with the JSON report attached"],
     )
@@ -118,28 +102,24 @@ def crash_report(options: RunOptions, exc: BaseException) -> Report:
         0.0,
         _Scrubber(secrets),
     )
-    steps = [first] + [_skipped(step_id, first) for step_id, _ in PROBES[1:]]
+    results = [first, *_skipped_after(steps, first)]
     report = Report(
         tool=ToolInfo(version=__version__),
         target=_target_of(options),
         started_at=datetime.now(UTC),
         duration_s=0.0,
-        verdict=_verdict(steps, False),
+        verdict=_verdict(results, False),
         support=Support(),
-        steps=steps,
+        steps=results,
     )
     return scrub(report, secrets)
 
 
-def _run_probes(ctx: RunContext) -> tuple[list[StepResult], bool]:
-    steps: list[StepResult] = []
-    stopped: StepResult | None = None
-    for step_id, probe in PROBES:
-        if stopped is not None:
-            steps.append(_skipped(step_id, stopped))
-            continue
+def _run_steps(ctx: RunContext, steps: Sequence[Step]) -> tuple[list[StepResult], bool]:
+    results: list[StepResult] = []
+    for number, step in enumerate(steps, 1):
         try:
-            result = _run_one(ctx, step_id, probe)
+            result = _run_one(ctx, step, number)
         except KeyboardInterrupt:
             result = _result(
                 ctx.step,
@@ -149,24 +129,22 @@ def _run_probes(ctx: RunContext) -> tuple[list[StepResult], bool]:
                 0.0,
                 _Scrubber(ctx.secrets),
             )
-            steps.append(result)
-            steps += [_skipped(s, result) for s, _ in PROBES[len(steps) :]]
-            return steps, True
-        steps.append(result)
+            return [*results, result, *_skipped_after(steps, result)], True
+        results.append(result)
         if result.status is Status.FAIL:
-            stopped = result
-    return steps, False
+            return results + _skipped_after(steps, result), False
+    return results, False
 
 
-def _run_one(ctx: RunContext, step_id: StepId, probe: Probe) -> StepResult:
-    record = StepRecord(step_id)
+def _run_one(ctx: RunContext, step: Step, number: int) -> StepResult:
+    record = StepRecord(step.id, number)
     ctx.step = record
     ctx.session.recorder = record
     try:
-        return _guarded(ctx, record, probe)
+        return _guarded(ctx, record, step.probe)
     finally:
         ctx.support.request_ids += [
-            RequestId(step=step_id, header=h, value=v) for h, v in record.request_ids
+            RequestId(step=step.id, header=h, value=v) for h, v in record.request_ids
         ]
 
 
@@ -231,7 +209,7 @@ def _result(
         evidence["requests"] = record.requests
     return StepResult(
         id=record.id,
-        number=record.id.number,
+        number=record.number,
         status=status,
         cause=cause,
         summary=shorten(clean(summary), MAX_SUMMARY),
@@ -242,13 +220,18 @@ def _result(
     )
 
 
-def _skipped(step_id: StepId, failed: StepResult) -> StepResult:
-    return StepResult(
-        id=step_id,
-        number=step_id.number,
-        status=Status.SKIPPED,
-        summary=f"skipped: step {failed.number} ({failed.id.value}) failed",
-    )
+def _skipped_after(steps: Sequence[Step], failed: StepResult) -> list[StepResult]:
+    """Rows for the steps after the failed one."""
+    return [
+        StepResult(
+            id=step.id,
+            number=number,
+            status=Status.SKIPPED,
+            summary=f"skipped: step {failed.number} ({failed.id.value}) failed",
+        )
+        for number, step in enumerate(steps, 1)
+        if number > failed.number
+    ]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -308,6 +291,7 @@ def _verdict(steps: list[StepResult], interrupted: bool) -> Verdict:
         warned = [s for s in steps if s.status is Status.WARN]
         summary = "the pull works" + (f" with {len(warned)} warning(s)" if warned else "")
         return Verdict(status="warn" if warned else "ok", summary=summary, exit_code=ExitCode.OK)
+    code: int
     if interrupted:
         code = ExitCode.INTERRUPTED
     elif failed.cause is Cause.INTERNAL_ERROR:

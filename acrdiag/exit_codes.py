@@ -10,15 +10,10 @@ class ExitCode(IntEnum):
     INTERNAL_ERROR = 1
     # Typer/Click usage errors exit 2 too; keep 2 for every kind of bad input.
     USAGE = 2
-    REACHABILITY = 11
-    CHALLENGE = 12
-    AUTH_ENDPOINT = 13
-    TOKEN_SCOPE = 14
-    MANIFEST = 15
-    OSS_RESOLUTION = 16
-    BLOB_FETCH = 17
+    # A run that fails first at step N (acrdiag.steps) exits STEP_BASE + N.
+    STEP_BASE = 10
     INTERRUPTED = 130
 
-    @classmethod
-    def for_step(cls, number: int) -> ExitCode:
-        return cls(10 + number)
+    @staticmethod
+    def for_step(number: int) -> int:
+        return ExitCode.STEP_BASE + number

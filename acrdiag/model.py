@@ -33,10 +33,6 @@ class StepId(StrEnum):
     OSS_RESOLUTION = "oss_resolution"
     BLOB_FETCH = "blob_fetch"
 
-    @property
-    def number(self) -> int:
-        return list(StepId).index(self) + 1
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=False)

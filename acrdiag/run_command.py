@@ -6,6 +6,7 @@ import os
 import re
 import ssl
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from acrdiag.render.json_report import render_json
 from acrdiag.render.markdown import render_markdown
 from acrdiag.render.text import render_text
 from acrdiag.report_io import write_atomic
+from acrdiag.steps import PULL_STEPS, Step
 
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
 _SUFFIX_FORMATS = {".md": "markdown", ".markdown": "markdown", ".txt": "text"}
@@ -41,14 +43,14 @@ class RunArgs:
     blob: str
 
 
-def execute(args: RunArgs) -> int:
+def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS) -> int:
     options = build_options(args)
     try:
-        report = diagnose(options)
+        report = diagnose(options, steps)
     except Interrupted as stop:
         report = stop.report
     except Exception as exc:  # the engine never raises; if it does, still a report
-        report = crash_report(options, exc)
+        report = crash_report(options, exc, steps)
     emit(report, args)
     return report.verdict.exit_code
 

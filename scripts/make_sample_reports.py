@@ -39,13 +39,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from acrdiag.model import StepId  # noqa: E402
+from acrdiag.steps import PULL_STEPS  # noqa: E402
 from tests.e2e.lab import Lab, LabError, missing_requirements  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "sample_reports"
 FIXED_CA_FILE = Path("/tmp/acrdiag-lab/ca.crt")
 WRONG_PASSWORD = "not-the-password-of-puller"
-STEP_IDS = tuple(step.value for step in StepId)
+STEP_IDS = tuple(step.id.value for step in PULL_STEPS)
 
 # ---------------------------------------------------------------------------------------------
 # What may differ between two runs: times and dates only. Shared with the stability test.

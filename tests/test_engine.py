@@ -10,29 +10,24 @@ from pathlib import Path
 import pytest
 
 from acrdiag import engine
+from acrdiag.causes import Cause
 from acrdiag.context import RunContext
 from acrdiag.model import StepId
+from acrdiag.probes.base import StepFailed
+from acrdiag.steps import PULL_STEPS, Step
 from tests.support.assertions import assert_failed_at
 from tests.support.servers import raw_server, read_request
-from tests.support.world import REGISTRY, World
+from tests.support.world import REGISTRY, World, replace_probe
 
 
-def _replace_probe(monkeypatch: pytest.MonkeyPatch, step: StepId, probe: object) -> None:
-    probes = [(s, probe if s is step else p) for s, p in engine.PROBES]
-    monkeypatch.setattr(engine, "PROBES", probes)
-
-
-def test_a_crashing_probe_is_an_internal_error_row_exit_1(
-    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_a_crashing_probe_is_an_internal_error_row_exit_1(world: World, tmp_path: Path) -> None:
     world.healthy()
 
     def crash(ctx: RunContext) -> str:
         raise RuntimeError(f"boom near {ctx.facts.token}")
 
-    _replace_probe(monkeypatch, StepId.MANIFEST, crash)
     out = tmp_path / "crash.json"
-    result = world.run(world.ref("ns/app:1.0"), "--output", str(out))
+    result = world.run_steps(world.ref("ns/app:1.0"), replace_probe(StepId.MANIFEST, crash), out)
     assert result.code == 1
     assert "Traceback" not in result.stderr
     step = result.step("manifest")
@@ -93,17 +88,15 @@ def test_slow_drip_headers_cannot_outlive_the_deadline(world: World) -> None:
     assert result.report["verdict"]["cause"] == "deadline_exceeded"
 
 
-def test_ctrl_c_writes_the_partial_report_and_exits_130(
-    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_ctrl_c_writes_the_partial_report_and_exits_130(world: World, tmp_path: Path) -> None:
     world.healthy()
 
     def interrupted(ctx: RunContext) -> str:
         raise KeyboardInterrupt
 
-    _replace_probe(monkeypatch, StepId.OSS_RESOLUTION, interrupted)
     out = tmp_path / "partial.json"
-    result = world.run(world.ref("ns/app:1.0"), "--output", str(out))
+    steps = replace_probe(StepId.OSS_RESOLUTION, interrupted)
+    result = world.run_steps(world.ref("ns/app:1.0"), steps, out)
     assert result.code == 130
     saved = json.loads(out.read_text())
     assert saved["verdict"]["exit_code"] == 130
@@ -140,3 +133,29 @@ def test_scrub_hides_secrets_everywhere_but_never_corrupts_codes() -> None:
     assert "eyJlongsecretvalue12" not in scrubbed.summary
     assert "pw [REDACTED] rejected" in scrubbed.summary and "Xy7_abc stays" in scrubbed.summary
     assert scrubbed.evidence == {"host": "tls_hostname_mismatch"}
+
+
+def test_an_eighth_step_is_numbered_and_exits_by_the_same_rule(world: World) -> None:
+    world.healthy()
+
+    def refuse(ctx: RunContext) -> str:
+        raise StepFailed(Cause.HTTP_ERROR, "an extra check refused", ["do what it says"])
+
+    steps = (*PULL_STEPS, Step(StepId.BLOB_FETCH, refuse))
+    result = world.run_steps(world.ref("ns/app:1.0"), steps)
+    assert result.code == 18
+    verdict = result.report["verdict"]
+    assert (verdict["failed_step_number"], verdict["exit_code"]) == (8, 18)
+    assert [s["number"] for s in result.report["steps"]] == list(range(1, 9))
+
+
+def test_a_failure_skips_the_steps_of_the_list_given(world: World) -> None:
+    world.healthy()
+
+    def refuse(ctx: RunContext) -> str:
+        raise StepFailed(Cause.HTTP_ERROR, "refused", ["retry"])
+
+    steps = (PULL_STEPS[0], Step(StepId.CHALLENGE, refuse), PULL_STEPS[2])
+    result = world.run_steps(world.ref("ns/app:1.0"), steps)
+    assert result.code == 12
+    assert [s["status"] for s in result.report["steps"]] == ["pass", "fail", "skipped"]

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from acrdiag.model import StepId
+from acrdiag.steps import PULL_STEPS
 from tests.e2e.lab import Lab
 
 pytestmark = pytest.mark.lab
 
-STEPS = [step.value for step in StepId]
+STEPS = [step.id.value for step in PULL_STEPS]
 TIMEOUT = 3.0
 DEADLINE = 30.0
 SUFFIX = {"json": ".json", "text": ".txt", "markdown": ".md"}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from acrdiag.model import StepId
+from acrdiag.steps import PULL_STEPS
 from tests.support.world import RunResult
 
-STEPS = [step.value for step in StepId]
+STEPS = [step.id.value for step in PULL_STEPS]
 
 
 def assert_failed_at(result: RunResult, step: str, cause: str) -> dict[str, Any]:

@@ -15,14 +15,18 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from acrdiag.model import StepId
+from acrdiag.probes.base import Probe
+from acrdiag.steps import PULL_STEPS, Step
 from tests.support.dns_server import FakeDns
 
 REGISTRY = "shop-registry.cn-hangzhou.cr.aliyuncs.com"
@@ -378,6 +382,46 @@ class World:
         if user is not None:
             argv += ["--username", user, "--password-stdin"]
         return argv
+
+    def run_steps(
+        self, reference: str, steps: Sequence[Step], output: Path | None = None
+    ) -> RunResult:
+        """run() with the engine given ``steps``: how a test swaps a probe for its own."""
+        from acrdiag.run_command import RunArgs, execute
+
+        args = RunArgs(
+            reference=reference,
+            username=USER,
+            password_stdin=True,
+            platform="linux/amd64",
+            output_format="json",
+            output=output,
+            timeout=2.0,
+            deadline=20.0,
+            ca_file=Path(self.ca_file),
+            insecure=False,
+            plain_http=False,
+            nameservers=[self.dns.address],
+            blob="smallest",
+        )
+        return _captured(lambda: execute(args, steps), PASSWORD + "\n")
+
+
+def replace_probe(step_id: StepId, probe: Probe) -> tuple[Step, ...]:
+    """The pull's steps with one probe swapped."""
+    return tuple(Step(s.id, probe) if s.id is step_id else s for s in PULL_STEPS)
+
+
+def _captured(call: Callable[[], int], stdin: str) -> RunResult:
+    out, err = io.StringIO(), io.StringIO()
+    old_stdin = sys.stdin
+    sys.stdin = io.StringIO(stdin)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = call()
+    finally:
+        sys.stdin = old_stdin
+    return RunResult(code, out.getvalue(), err.getvalue())
 
 
 def invoke(argv: list[str], stdin: str = "") -> RunResult:
