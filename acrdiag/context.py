@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from acrdiag.causes import Cause
-from acrdiag.model import Environment, StepId, Support
+from acrdiag.model import Environment, RequestId, StepId
+from acrdiag.registry.profiles import RegistryProfile, profile_of
 
 if TYPE_CHECKING:
     import httpx
@@ -60,6 +61,7 @@ class Facts:
     ping: Exchange | None = None
     auth_scheme: str | None = None  # "none" | "bearer" | "basic"
     challenge: Challenge | None = None
+    service: str | None = None  # of a usable Bearer challenge: names an ACR instance
     authorization: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
     manifest: ParsedManifest | None = None
@@ -111,14 +113,19 @@ class RunContext:
     proxies: ProxyConfig
     resources: ExitStack
     facts: Facts = field(default_factory=Facts)
-    support: Support = field(default_factory=Support)
     environment: Environment = field(default_factory=Environment)
+    request_ids: list[RequestId] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set, repr=False)
     step: StepRecord = field(default_factory=lambda: StepRecord(StepId.REACHABILITY, 1))
 
     @property
     def reference(self) -> ImageReference:
         return self.options.reference
+
+    @property
+    def profile(self) -> RegistryProfile:
+        """What the registry is, from what the steps have learned so far."""
+        return profile_of(self.reference.api_host, self.facts.service)
 
     def now(self) -> datetime:
         return datetime.now(UTC)

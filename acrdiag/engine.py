@@ -39,6 +39,7 @@ from acrdiag.net.tls import build_trust
 from acrdiag.probes.base import Probe, StepFailed, net_failed
 from acrdiag.redact import REDACTED, redact_known, redact_with, secret_forms
 from acrdiag.steps import PULL_STEPS, Step
+from acrdiag.support import support_block
 
 
 class Interrupted(Exception):
@@ -143,7 +144,7 @@ def _run_one(ctx: RunContext, step: Step, number: int) -> StepResult:
     try:
         return _guarded(ctx, record, step.probe)
     finally:
-        ctx.support.request_ids += [
+        ctx.request_ids += [
             RequestId(step=step.id, header=h, value=v) for h, v in record.request_ids
         ]
 
@@ -265,7 +266,7 @@ def _report(
         started_at=started_at,
         duration_s=round(duration, 4),
         verdict=_verdict(steps, interrupted),
-        support=ctx.support,
+        support=support_block(ctx.profile, ctx.facts.redirect, ctx.request_ids),
         environment=ctx.environment,
         steps=steps,
     )

@@ -10,17 +10,13 @@ import re
 from typing import TYPE_CHECKING
 
 from acrdiag.causes import Cause
+from acrdiag.registry.profiles import vpc_only_endpoint, well_known_endpoint
 
 if TYPE_CHECKING:
     from acrdiag.context import RunContext
     from acrdiag.net.errors import NetFailure
 
 _ALIYUN = re.compile(r"\.aliyuncs\.com$")
-# Fixed public endpoints (not per-customer names): NXDOMAIN for them means DNS is wrong.
-_WELL_KNOWN = re.compile(
-    r"^(registry(-intl)?\.[a-z0-9-]+\.aliyuncs\.com|(registry-1|index|auth)\.docker\.io|docker\.io"
-    r"|ghcr\.io|quay\.io|gcr\.io|[a-z]+\.gcr\.io|public\.ecr\.aws)$"
-)
 HOP_NAMES = {"registry": "registry", "realm": "token service", "storage": "storage"}
 
 
@@ -48,9 +44,7 @@ def lookup_hints(ctx: RunContext, host: str, cause: Cause, hop: str) -> list[str
 
 
 def dns_missing_hints(host: str, hop: str) -> list[str]:
-    if "-registry-vpc." in host or re.match(
-        r"^(registry|registry-intl|crpi-[a-z0-9]+)-vpc\.", host
-    ):
+    if vpc_only_endpoint(host):
         public = host.replace("-vpc.", ".", 1)
         return [
             f"{host} is an ACR VPC endpoint: it resolves only inside a VPC linked to the instance "
@@ -63,7 +57,8 @@ def dns_missing_hints(host: str, hop: str) -> list[str]:
             f"{host} is an Alibaba Cloud internal endpoint: it works only from Alibaba Cloud "
             "in the same region; outside it, pull through the public endpoint",
         ]
-    if _WELL_KNOWN.match(host):
+    # Fixed public endpoints (not per-customer names): NXDOMAIN for them means DNS is wrong.
+    if well_known_endpoint(host):
         return [
             f"{host} is a public registry endpoint that exists on the internet: the DNS server "
             "this machine uses answers otherwise, so it is filtered or split-horizon; compare "

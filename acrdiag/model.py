@@ -34,6 +34,20 @@ class StepId(StrEnum):
     BLOB_FETCH = "blob_fetch"
 
 
+class RegistryKind(StrEnum):
+    """The registries acrdiag knows by name (README "The JSON report")."""
+
+    ACR_EE = "acr-ee"
+    ACR_PERSONAL = "acr-personal"
+    DOCKERHUB = "dockerhub"
+    GHCR = "ghcr"
+    ECR = "ecr"
+    GCR = "gcr"
+    HARBOR = "harbor"
+    QUAY = "quay"
+    OTHER = "other"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=False)
 
@@ -76,7 +90,7 @@ class RequestId(_Model):
 
 
 class Support(_Model):
-    registry_kind: str | None = None
+    registry_kind: RegistryKind | None = None
     instance_id: str | None = None
     instance_name: str | None = None
     region: str | None = None

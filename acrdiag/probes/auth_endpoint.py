@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
+from acrdiag.model import RegistryKind
 from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange, host_of
 from acrdiag.net.urls import with_query
@@ -220,7 +221,7 @@ def _take_token(ctx: RunContext, answer: Exchange, realm: str) -> str:
 
 
 def _login_hint(ctx: RunContext) -> str:
-    if ctx.support.registry_kind == "ecr":
+    if ctx.profile.kind is RegistryKind.ECR:
         return (
             "ECR needs user AWS and a password from `aws ecr get-login-password`: "
             "pass them with -u AWS --password-stdin"
@@ -235,7 +236,7 @@ def _bad_credentials_hints(ctx: RunContext) -> list[str]:
     hints = [
         "check the username and password the puller uses (docker login, the Kubernetes pull secret)"
     ]
-    if (ctx.support.registry_kind or "").startswith("acr"):
+    if ctx.profile.is_acr:
         hints.append(
             "ACR: the password is the instance's access credential, not the Alibaba "
             "Cloud account password; temporary tokens (cr_temp_user) expire"

@@ -205,7 +205,8 @@ def _interrupted(
 
 
 def _corrupt_hints(ctx: RunContext) -> list[str]:
-    bucket = ctx.support.bucket or "the bucket"
+    redirect = ctx.facts.redirect
+    bucket = (redirect.bucket if redirect else None) or "the bucket"
     return [
         f"the object in {bucket} does not match its digest: storage corruption, or a caching "
         "proxy/CDN serving other content; open a ticket with the digest, bucket and request "

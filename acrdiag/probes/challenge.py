@@ -12,7 +12,7 @@ from acrdiag.registry.challenge import (
     parse_www_authenticate,
     pick_challenge,
 )
-from acrdiag.registry.profiles import bucket_hint, profile_from_host, refine_with_service
+from acrdiag.registry.profiles import bucket_hint
 
 SUPPORTED = ("bearer", "basic")
 
@@ -71,7 +71,7 @@ def _bearer(ctx: RunContext, chosen: Challenge) -> str:
             f"({realm!r}); clients cannot find the token service",
             ["the registry's auth.token.realm setting must be an absolute URL"],
         )
-    _fill_support(ctx, chosen)
+    _note_service(ctx, chosen)
     if realm.startswith("http:") and not ctx.options.plain_http:
         ctx.step.warn(
             Cause.INSECURE_REALM,
@@ -84,17 +84,11 @@ def _bearer(ctx: RunContext, chosen: Challenge) -> str:
     return f"Bearer token from {realm}{service}"
 
 
-def _fill_support(ctx: RunContext, chosen: Challenge) -> None:
-    profile, instance_id = refine_with_service(
-        profile_from_host(ctx.reference.api_host), chosen.service
-    )
-    ctx.support.registry_kind = profile.kind
-    ctx.support.region = ctx.support.region or profile.region
-    ctx.support.instance_name = ctx.support.instance_name or profile.instance_name
-    ctx.support.endpoint_type = ctx.support.endpoint_type or profile.endpoint_type
-    if instance_id:
-        ctx.support.instance_id = instance_id
+def _note_service(ctx: RunContext, chosen: Challenge) -> None:
+    ctx.facts.service = chosen.service
+    profile = ctx.profile
+    if profile.instance_id:
         ctx.step.evidence["instance_id_from"] = "challenge service"
-    expected = bucket_hint(profile, instance_id)
+    expected = bucket_hint(profile, profile.instance_id)
     if expected:
         ctx.step.evidence["expected_bucket"] = expected

@@ -178,7 +178,7 @@ def _explain_missing(ctx: RunContext, answer: Exchange, reference: str) -> None:
 
 def _name_hints(ctx: RunContext) -> list[str]:
     hints = [f"check the namespace and repository name {ctx.reference.repository!r}"]
-    if (ctx.support.registry_kind or "").startswith("acr"):
+    if ctx.profile.is_acr:
         hints.append(
             "ACR repositories live in one instance and region: the image may be in "
             "another instance, region or namespace"

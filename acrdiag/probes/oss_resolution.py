@@ -107,7 +107,6 @@ def _keep_signature(ctx: RunContext, url: str) -> None:
 
 
 def _resolve(ctx: RunContext, location: StorageLocation, status: int) -> str:
-    _fill_support(ctx, location)
     now = ctx.now()
     ctx.step.evidence["redirect"] = _redirect_evidence(location, now)
     _check_expiry(ctx, location, now)
@@ -123,18 +122,6 @@ def _resolve(ctx: RunContext, location: StorageLocation, status: int) -> str:
     bucket = f"bucket {location.bucket} on " if location.bucket else ""
     left = _lifetime_text(location, now)
     return f"{status} → {bucket}{location.host} ({location.endpoint_type}, {where}){left}"
-
-
-def _fill_support(ctx: RunContext, location: StorageLocation) -> None:
-    host = location.host
-    if location.bucket and host.startswith(location.bucket + "."):
-        host = host[len(location.bucket) + 1 :]
-    ctx.support.storage_endpoint = host
-    ctx.support.storage_endpoint_type = location.endpoint_type
-    if location.bucket:
-        ctx.support.bucket = location.bucket
-    if location.region and not ctx.support.region:
-        ctx.support.region = location.region
 
 
 def _redirect_evidence(location: StorageLocation, now: datetime) -> dict[str, Any]:
@@ -206,7 +193,7 @@ def _dns_failed(ctx: RunContext, location: StorageLocation, lookup: Lookup) -> N
     assert lookup.cause is not None
     cause = _DNS_REMAP.get(lookup.cause, lookup.cause)
     hints = lookup_hints(ctx, location.host, lookup.cause, "storage")
-    if location.endpoint_type == "internal" and ctx.support.endpoint_type == "vpc":
+    if location.endpoint_type == "internal" and ctx.profile.endpoint_type == "vpc":
         hints.append(
             "pulls through the -vpc registry endpoint are redirected to internal OSS: "
             "this host must resolve inside the VPC (default VPC DNS 100.100.2.136/138)"

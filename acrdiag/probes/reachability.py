@@ -7,13 +7,13 @@ from typing import Any
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
 from acrdiag.hints import lookup_hints
+from acrdiag.model import RegistryKind
 from acrdiag.net.connections import ConnectionInfo
 from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange
 from acrdiag.net.tls import EXPIRY_WARNING_DAYS, fetch_certificate, parse_certificate
 from acrdiag.probes.base import StepFailed, net_failed
 from acrdiag.redact import redact_url
-from acrdiag.registry.profiles import profile_from_host
 
 API_VERSION_HEADER = "Docker-Distribution-API-Version"
 
@@ -25,7 +25,6 @@ def run(ctx: RunContext) -> str:
     port = ref.port or (80 if ctx.options.plain_http else 443)
     netloc = f"[{host}]" if ":" in host else host
     ctx.facts.registry_url = f"{scheme}://{netloc}" + (f":{ref.port}" if ref.port else "")
-    _fill_profile(ctx, host)
     ctx.environment.proxies["registry"] = ctx.proxies.explain(ctx.facts.registry_url + "/v2/")
 
     proxy = ctx.proxies.proxy_for(ctx.facts.registry_url + "/v2/")
@@ -46,14 +45,6 @@ def _resolve(ctx: RunContext, host: str) -> None:
     if lookup.cause is not None:
         hints = lookup_hints(ctx, host, lookup.cause, "registry")
         raise StepFailed(lookup.cause, lookup.detail, hints)
-
-
-def _fill_profile(ctx: RunContext, host: str) -> None:
-    profile = profile_from_host(host)
-    ctx.support.registry_kind = profile.kind
-    ctx.support.instance_name = profile.instance_name
-    ctx.support.region = profile.region
-    ctx.support.endpoint_type = profile.endpoint_type
 
 
 def _ping(ctx: RunContext, host: str, port: int) -> Exchange:
@@ -168,7 +159,7 @@ def _not_registry_hints(ctx: RunContext) -> list[str]:
 
 
 def _forbidden_hints(ctx: RunContext) -> list[str]:
-    if ctx.support.registry_kind == "acr-ee":
+    if ctx.profile.kind is RegistryKind.ACR_EE:
         return [
             "ACR Enterprise refuses sources not in its access control: add your egress IP to "
             "the internet allowlist (public endpoint) or link your VPC (VPC endpoint)"

@@ -10,13 +10,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from acrdiag.model import RegistryKind
+
 
 @dataclass(frozen=True)
 class RegistryProfile:
-    kind: str
+    kind: RegistryKind
     instance_name: str | None = None
     region: str | None = None
     endpoint_type: str | None = None
+    instance_id: str | None = None
+
+    @property
+    def is_acr(self) -> bool:
+        return self.kind in _ACR_KINDS
 
 
 _ACR_EE = re.compile(
@@ -33,22 +40,26 @@ _ECR = re.compile(r"[0-9]{12}\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazo
 _GCR = re.compile(r"(?:(?P<multi>[a-z]+)\.)?gcr\.io")
 _ARTIFACT_REGISTRY = re.compile(r"(?P<region>[a-z0-9-]+)-docker\.pkg\.dev")
 _SAAS = {
-    "docker.io": "dockerhub",
-    "registry-1.docker.io": "dockerhub",
-    "index.docker.io": "dockerhub",
-    "registry.hub.docker.com": "dockerhub",
-    "ghcr.io": "ghcr",
-    "quay.io": "quay",
-    "public.ecr.aws": "ecr",
+    "docker.io": RegistryKind.DOCKERHUB,
+    "registry-1.docker.io": RegistryKind.DOCKERHUB,
+    "index.docker.io": RegistryKind.DOCKERHUB,
+    "registry.hub.docker.com": RegistryKind.DOCKERHUB,
+    "ghcr.io": RegistryKind.GHCR,
+    "quay.io": RegistryKind.QUAY,
+    "public.ecr.aws": RegistryKind.ECR,
 }
 _EE_SERVICE = re.compile(
     r"registry\.aliyuncs\.com:(?P<region>[a-z0-9-]+):[a-z0-9_-]+:(?P<id>cri-[a-z0-9]+)"
 )
 _PERSONAL_SERVICE = re.compile(r"registry\.aliyuncs\.com:(?P<region>[a-z0-9-]+):[0-9]+")
-_ACR_KINDS = frozenset({"acr-ee", "acr-personal"})
-_PERSONAL_HOME_REGION = "cn-hangzhou"  # its bucket is plain "aliregistry"
+_ACR_KINDS = frozenset({RegistryKind.ACR_EE, RegistryKind.ACR_PERSONAL})
+_PERSONAL_HOME_REGION = "cn-hangzhou"
+_WELL_KNOWN = re.compile(
+    r"registry(-intl)?\.[a-z0-9-]+\.aliyuncs\.com|(registry-1|index|auth)\.docker\.io|docker\.io"
+    r"|ghcr\.io|quay\.io|gcr\.io|[a-z]+\.gcr\.io|public\.ecr\.aws"
+)  # its bucket is plain "aliregistry"
 
-OTHER = RegistryProfile("other")
+OTHER = RegistryProfile(RegistryKind.OTHER)
 
 
 def profile_from_host(host: str) -> RegistryProfile:
@@ -71,13 +82,13 @@ def _normalize(host: str) -> str:
 def _acr(host: str) -> RegistryProfile | None:
     if match := _ACR_EE.fullmatch(host):
         endpoint = "p2p" if match["p2p"] else "vpc" if match["vpc"] else "public"
-        return RegistryProfile("acr-ee", match["name"], match["region"], endpoint)
+        return RegistryProfile(RegistryKind.ACR_EE, match["name"], match["region"], endpoint)
     if match := _ACR_PERSONAL.fullmatch(host):
         endpoint = "vpc" if match["vpc"] else "public"
-        return RegistryProfile("acr-personal", match["name"], match["region"], endpoint)
+        return RegistryProfile(RegistryKind.ACR_PERSONAL, match["name"], match["region"], endpoint)
     if match := _ACR_PERSONAL_LEGACY.fullmatch(host):
         endpoint = (match["endpoint"] or "-public").removeprefix("-")
-        return RegistryProfile("acr-personal", None, match["region"], endpoint)
+        return RegistryProfile(RegistryKind.ACR_PERSONAL, None, match["region"], endpoint)
     return None
 
 
@@ -85,11 +96,11 @@ def _saas(host: str) -> RegistryProfile | None:
     if host in _SAAS:
         return RegistryProfile(_SAAS[host], None, None, "public")
     if match := _ECR.fullmatch(host):
-        return RegistryProfile("ecr", None, match["region"], "public")
+        return RegistryProfile(RegistryKind.ECR, None, match["region"], "public")
     if match := _GCR.fullmatch(host):
-        return RegistryProfile("gcr", None, match["multi"], "public")
+        return RegistryProfile(RegistryKind.GCR, None, match["multi"], "public")
     if match := _ARTIFACT_REGISTRY.fullmatch(host):
-        return RegistryProfile("gcr", None, match["region"], "public")
+        return RegistryProfile(RegistryKind.GCR, None, match["region"], "public")
     return None
 
 
@@ -102,13 +113,15 @@ def refine_with_service(
     custom domains; a SaaS registry's profile is never overridden.
     """
     service = (service or "").strip().lower()
-    can_be_acr = profile.kind in _ACR_KINDS or profile.kind == "other"
+    can_be_acr = profile.kind in _ACR_KINDS or profile.kind is RegistryKind.OTHER
     if can_be_acr and (match := _EE_SERVICE.fullmatch(service)):
-        return _with_region(replace(profile, kind="acr-ee"), match["region"]), match["id"]
+        return _with_region(replace(profile, kind=RegistryKind.ACR_EE), match["region"]), match[
+            "id"
+        ]
     if can_be_acr and (match := _PERSONAL_SERVICE.fullmatch(service)):
-        return _with_region(replace(profile, kind="acr-personal"), match["region"]), None
-    if profile.kind == "other" and service == "harbor-registry":
-        return replace(profile, kind="harbor"), None
+        return _with_region(replace(profile, kind=RegistryKind.ACR_PERSONAL), match["region"]), None
+    if profile.kind is RegistryKind.OTHER and service == "harbor-registry":
+        return replace(profile, kind=RegistryKind.HARBOR), None
     return profile, None
 
 
@@ -116,11 +129,27 @@ def _with_region(profile: RegistryProfile, region: str) -> RegistryProfile:
     return profile if profile.region else replace(profile, region=region)
 
 
+def profile_of(host: str, service: str | None) -> RegistryProfile:
+    """What the registry is, from its host and (once step 2 read it) the challenge's service."""
+    profile, instance_id = refine_with_service(profile_from_host(host), service)
+    return replace(profile, instance_id=instance_id) if instance_id else profile
+
+
+def vpc_only_endpoint(host: str) -> bool:
+    """An ACR endpoint that resolves only inside a linked VPC (VPC and P2P endpoints)."""
+    return profile_from_host(host).endpoint_type in ("vpc", "p2p")
+
+
+def well_known_endpoint(host: str) -> bool:
+    """A fixed public registry endpoint (not a customer's name): it exists on the internet."""
+    return _WELL_KNOWN.fullmatch(_normalize(host)) is not None
+
+
 def bucket_hint(profile: RegistryProfile, instance_id: str | None) -> str | None:
     """The default OSS bucket support will ask about; the redirect host is the authority."""
-    if profile.kind == "acr-ee" and instance_id:
+    if profile.kind is RegistryKind.ACR_EE and instance_id:
         return f"{instance_id}-registry"
-    legacy_personal = profile.kind == "acr-personal" and profile.instance_name is None
+    legacy_personal = profile.kind is RegistryKind.ACR_PERSONAL and profile.instance_name is None
     if legacy_personal and profile.region:
         if profile.region == _PERSONAL_HOME_REGION:
             return "aliregistry"
