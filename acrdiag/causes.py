@@ -76,6 +76,7 @@ class Cause(StrEnum):
     REDIRECT_DNS_TIMEOUT = "redirect_dns_timeout"
     URL_EXPIRED = "url_expired"
     URL_EXPIRING = "url_expiring"
+    STALE_REDIRECT = "stale_redirect"
     TOO_MANY_REDIRECTS = "too_many_redirects"
     # Step 7.
     ACCESS_DENIED = "access_denied"
@@ -129,9 +130,10 @@ DESCRIPTIONS: dict[Cause, str] = {
     Cause.NO_TOKEN: "the token response holds no token",
     Cause.SCOPE_MISSING: "the token grants no pull right on this repository",
     Cause.WRONG_AUDIENCE: "the token was issued for another service",
-    Cause.NOT_YET_VALID: "the token is not valid yet by the local clock",
-    Cause.EXPIRED: "the token is already expired by the local clock",
-    Cause.CLOCK_SKEW: "the local clock differs from the token service's clock",
+    Cause.NOT_YET_VALID: "the token is not valid yet by the registry's clock",
+    Cause.EXPIRED: "the token is already expired by the registry's clock",
+    Cause.CLOCK_SKEW: "two clocks differ: the local one from the servers', or the token "
+    "service's from the registry's",
     Cause.OPAQUE_TOKEN: "the token is not a JWT, so its scope cannot be checked",
     Cause.UNAUTHORIZED: "the registry did not accept the token",
     Cause.DENIED: "the registry denied access to this repository",
@@ -148,6 +150,7 @@ DESCRIPTIONS: dict[Cause, str] = {
     Cause.REDIRECT_DNS_TIMEOUT: "resolving the storage host timed out",
     Cause.URL_EXPIRED: "the signed storage URL is expired",
     Cause.URL_EXPIRING: "the signed storage URL has little lifetime left",
+    Cause.STALE_REDIRECT: "the blob redirect is a cached answer replayed long after it was issued",
     Cause.TOO_MANY_REDIRECTS: "the blob redirects go on too long or loop",
     Cause.ACCESS_DENIED: "object storage refused the signed URL (AccessDenied)",
     Cause.SIGNATURE_MISMATCH: "object storage says the URL signature does not match",

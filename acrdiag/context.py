@@ -6,11 +6,12 @@ import os
 from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from acrdiag.causes import Cause
 from acrdiag.model import Environment, RequestId, StepId
+from acrdiag.net.clocks import LOCAL, JudgingClock
 from acrdiag.registry.profiles import RegistryProfile, profile_of
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class Facts:
     service: str | None = None  # of a usable Bearer challenge: names an ACR instance
     authorization: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
+    token_window: tuple[datetime | None, datetime | None] = (None, None)  # nbf, exp
     manifest: ParsedManifest | None = None
     blob: Descriptor | None = None
     redirect_url: str | None = field(default=None, repr=False)
@@ -122,14 +124,23 @@ class RunContext:
     def reference(self) -> ImageReference:
         return self.options.reference
 
+    def judging_clock(self, *servers: tuple[str, str]) -> JudgingClock:
+        """Now by the clock of the first (name, host) that sent a Date, else the local one."""
+        for name, host in servers:
+            server_time = self.session.clocks.time_at(host)
+            if server_time is not None:
+                return JudgingClock(server_time, f"the {name}'s clock")
+        return JudgingClock(self.now(), LOCAL)
+
     @property
     def profile(self) -> RegistryProfile:
         """What the registry is, from what the steps have learned so far."""
         return profile_of(self.reference.api_host, self.facts.service)
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return self.session.clocks.now()
 
-    def keep_secret(self, value: str | None) -> None:
-        if value and len(value) >= 4:
+    def keep_secret(self, value: str | None, min_length: int = 4) -> None:
+        """Keep ``value`` out of every output (shorter server values would blank out words)."""
+        if value and len(value) >= min_length:
             self.secrets.add(value)

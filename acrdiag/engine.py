@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from acrdiag import __version__
 from acrdiag.causes import Cause
@@ -37,7 +38,7 @@ from acrdiag.net.proxy import ProxyConfig
 from acrdiag.net.session import HttpSession
 from acrdiag.net.tls import build_trust
 from acrdiag.probes.base import Probe, StepFailed, net_failed
-from acrdiag.redact import REDACTED, redact_known, redact_with, secret_forms
+from acrdiag.redact import REDACTED, redact_known, redact_patterns, secret_forms
 from acrdiag.steps import PULL_STEPS, Step
 from acrdiag.support import support_block
 
@@ -64,7 +65,7 @@ def diagnose(options: RunOptions, steps: Sequence[Step] = PULL_STEPS) -> Report:
     with ExitStack() as resources:
         resources.callback(session.close)
         ctx = RunContext(options, session, resolver, trust, proxies, resources)
-        ctx.keep_secret(options.password)
+        ctx.keep_secret(options.password, min_length=1)  # the user's: however short
         for proxy in (proxies.http_proxy, proxies.https_proxy):
             ctx.keep_secret(_proxy_password(proxy))
         ctx.environment.resolver = resolver.describe()
@@ -321,16 +322,17 @@ class _Scrubber:
 
     def __init__(self, secrets: set[str]) -> None:
         self.long = secret_forms(s for s in secrets if len(s) >= 8)
-        short = sorted((s for s in secrets if len(s) < 8), key=len, reverse=True)
-        words = "|".join(re.escape(s) for s in short)
+        short = {form for s in secrets if len(s) < 8 for form in (s, quote(s, safe=""))}
+        words = "|".join(re.escape(s) for s in sorted(short, key=len, reverse=True))
         self.short = re.compile(rf"(?<![\w-])(?:{words})(?![\w-])") if short else None
 
     def __call__(self, text: str) -> str:
         text = redact_known(_printable(text), self.long)
+        if self.short is not None:
+            text = self.short.sub(REDACTED, text)
         # Known secrets go first, from the whole text; the patterns then scan a bounded part
         # (evidence keeps far less than MAX_SCANNED of any one string anyway).
-        text = redact_with(shorten(text, MAX_SCANNED), self.long)
-        return self.short.sub(REDACTED, text) if self.short else text
+        return redact_patterns(shorten(text, MAX_SCANNED))
 
 
 # Servers choose these strings: keep them encodable and free of terminal escapes.

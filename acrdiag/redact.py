@@ -109,7 +109,7 @@ _AUTH_IN_TEXT = re.compile(
     r"(?i)(\b(?:proxy-)?authorization\s*[:=]\s*\"?(?:[A-Za-z][\w.+-]*\s+)?)[^\s\"',;]+"
 )
 # A credential after its scheme anywhere, e.g. an httpx error quoting b'Bearer <token>'.
-_SCHEME_CREDENTIAL = re.compile(r"\b((?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}")
+_SCHEME_CREDENTIAL = re.compile(r"\b((?:Bearer|Basic)\s+)([A-Za-z0-9._~+/=-]{8,})")
 # Error bodies echo what was sent: S3 puts the leaked "Bearer …" in ArgumentValue.
 _SECRET_XML = re.compile(
     r"(?i)(<(ArgumentValue|SignatureProvided|OSSAccessKeyId|AWSAccessKeyId|SecurityToken)>)"
@@ -134,8 +134,27 @@ def redact_url(url: str) -> str:
     return out
 
 
+# Query keys whose values sign a URL: a server may echo them (S3 echoes SignatureProvided).
+_SIGNING_KEY_PARTS = (
+    "signature",
+    "credential",
+    "token",
+    "accesskeyid",
+    "sig",
+    "key-pair-id",
+    "policy",
+    "security",
+)
+_MAX_URL_SECRETS = 8
+
+
 def url_secrets(url: str) -> list[str]:
-    """What redact_url hides in ``url`` (userinfo and query values): to keep out of every output."""
+    """The userinfo and signing values of ``url``: to search for in every output.
+
+    Only signing keys count: every other query value is hidden where the URL is shown
+    anyway, and a server could otherwise name thousands of "secrets" (each one searched for
+    in the whole report) or make ordinary words of the report secret.
+    """
     from urllib.parse import parse_qsl, unquote, urlsplit
 
     try:
@@ -144,13 +163,13 @@ def url_secrets(url: str) -> list[str]:
         return []
     found = [
         value
-        for key, value in parse_qsl(parts.query, keep_blank_values=False)
-        if key.lower() not in _SAFE_QUERY_KEYS and len(value) >= 8
+        for key, value in parse_qsl(parts.query[:65536], keep_blank_values=False)
+        if any(p in key.lower() for p in _SIGNING_KEY_PARTS) and len(value) >= 8
     ]
     if "@" in parts.netloc:
         userinfo = parts.netloc.rpartition("@")[0]
         found += [unquote(part) for part in userinfo.split(":", 1) if part]
-    return found
+    return found[:_MAX_URL_SECRETS]
 
 
 def _redact_userinfo(url: str) -> str:
@@ -243,6 +262,14 @@ def secret_forms(secrets: Iterable[str]) -> list[str]:
     return sorted(forms, key=len, reverse=True)
 
 
+def _credential_or_word(match: re.Match[str]) -> str:
+    # "Basic credentials", "Bearer authentication": a lower-case word is prose, not base64.
+    value = match.group(2)
+    if value.isalpha() and value.islower():
+        return match.group(0)
+    return match.group(1) + REDACTED
+
+
 def redact_known(text: str, forms: list[str]) -> str:
     """Only the known secrets of ``forms`` replaced: plain search, fast on text of any length."""
     # Longest first, so a secret inside another is not half-replaced.
@@ -258,10 +285,14 @@ def redact_with(text: str, forms: list[str]) -> str:
     Linear in the length of ``text``: known secrets are replaced by plain search, not by a
     pattern built from them (a 1 MiB token would make a 1 MiB pattern).
     """
-    text = redact_known(text, forms)
+    return redact_patterns(redact_known(text, forms))
+
+
+def redact_patterns(text: str) -> str:
+    """Only what looks like a secret: URLs' secrets, JWTs, signatures, credentials."""
     text = _URL_IN_TEXT.sub(lambda m: m.group("lead") + redact_url(m.group("url")), text)
     text = _JWT.sub(REDACTED, text)
     text = _SIGNATURE_PARAM.sub(rf"\g<1>{REDACTED}", text)
     text = _AUTH_IN_TEXT.sub(rf"\g<1>{REDACTED}", text)
-    text = _SCHEME_CREDENTIAL.sub(rf"\g<1>{REDACTED}", text)
+    text = _SCHEME_CREDENTIAL.sub(_credential_or_word, text)
     return _SECRET_XML.sub(rf"\g<1>{REDACTED}\g<3>", text)

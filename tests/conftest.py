@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug.serving import WSGIRequestHandler
 
 from tests.support.dns_server import FakeDns
 from tests.support.pki import Issued, TestPki
@@ -96,11 +97,19 @@ def world(
     fake_dns: FakeDns,
     pki: TestPki,
     clean_env: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[World]:
     for server in (registry_server, realm_server, storage_server):
         server.clear()
     fake_dns.reset()
-    yield World(registry_server, realm_server, storage_server, fake_dns, str(pki.ca_file))
+    world = World(registry_server, realm_server, storage_server, fake_dns, str(pki.ca_file))
+    # Every server's Date header follows the world's clock (server_clock_offset_s).
+    monkeypatch.setattr(
+        WSGIRequestHandler,
+        "date_time_string",
+        lambda handler, timestamp=None: world.date_header(getattr(handler, "path", "")),
+    )
+    yield world
     for server in (registry_server, realm_server, storage_server):
         server.clear()
 

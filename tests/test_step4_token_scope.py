@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
+import pytest
 from werkzeug import Response
 
 from tests.support.assertions import assert_failed_at, assert_passed
@@ -70,16 +72,47 @@ def test_token_already_expired(world: World) -> None:
     assert "ago" in failed["summary"]
 
 
-def test_skewed_but_valid_token_is_a_clock_skew_warning(world: World) -> None:
+def test_token_service_ahead_of_the_registry_is_a_clock_skew_warning(world: World) -> None:
     world.healthy()
     now = int(time.time())
-    # ACR-like window (nbf = iat - 300): the local clock is 200 s behind the token service.
+    # ACR-like window (nbf = iat - 300), issued 200 s ahead of the registry's clock.
     world.token_claims = {"iat": now + 200, "nbf": now - 100, "exp": now + 800}
     result = world.run(world.ref("ns/app:1.0"))
     assert result.code == 0
     step = result.step("token_scope")
     assert step["status"] == "warn" and step["cause"] == "clock_skew"
-    assert "behind" in step["summary"]
+    said = re.search(
+        r"the token service's clock is (\d+) s ahead of the registry's", step["summary"]
+    )
+    assert said is not None and abs(int(said[1]) - 200) <= 2  # Date has 1 s steps
+    assert step["evidence"]["judged_by"]["clock"] == "the registry's clock"
+
+
+@pytest.mark.parametrize("offset", [3 * 3600, -3 * 3600], ids=["local-behind", "local-ahead"])
+def test_a_local_clock_hours_off_does_not_fail_a_pull_that_works(world: World, offset: int) -> None:
+    world.healthy()
+    world.server_clock_offset_s = offset  # registry, token service and storage agree
+    result = world.run(world.ref("ns/app:1.0"))
+    assert result.code == 0, result.stdout
+    reachability = result.step("reachability")
+    assert (reachability["status"], reachability["cause"]) == ("warn", "clock_skew")
+    pattern = r"the local clock is (\d+) s (behind|ahead of) the registry's"
+    said = re.search(pattern, reachability["summary"])
+    assert said is not None and abs(int(said[1]) - abs(offset)) <= 2  # Date has 1 s steps
+    assert said[2] == ("behind" if offset > 0 else "ahead of")
+    assert "TLS certificates are judged by the local clock" in reachability["summary"]
+    assert result.step("token_scope")["status"] == "pass"
+    # The signed URL is judged by the registry's Date on the redirect, not the local clock.
+    assert result.step("oss_resolution")["status"] == "pass"
+
+
+def test_a_token_service_ahead_of_the_registry_fails_naming_that_clock(world: World) -> None:
+    world.healthy()
+    world.server_clock_offset_s = -3 * 3600  # the local clock agrees with the token service
+    now = int(time.time())
+    world.token_claims = {"iat": now, "nbf": now - 300, "exp": now + 600}
+    failed = assert_failed_at(world.run(world.ref("ns/app:1.0")), "token_scope", "not_yet_valid")
+    assert "by the registry's clock: the token service's clock runs ahead" in failed["summary"]
 
 
 def test_opaque_token_is_a_warning_and_the_pull_goes_on(world: World) -> None:

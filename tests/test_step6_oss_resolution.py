@@ -87,7 +87,7 @@ def test_internal_oss_endpoint_from_a_vpc_pull_gets_the_vpc_dns_hint(world: Worl
     assert any("inside the VPC" in h for h in failed["hints"])
 
 
-def test_url_expired_by_the_local_clock_warns_and_storage_decides(world: World) -> None:
+def test_url_expired_when_the_registry_sent_it_warns_and_storage_decides(world: World) -> None:
     images = world.healthy()
     digest = images[0].config.digest
     stale = world.signed_url(digest, expires=int(time.time()) - 600)
@@ -106,8 +106,34 @@ def test_url_expired_by_the_local_clock_warns_and_storage_decides(world: World) 
     result = world.run(world.ref("ns/app:1.0"))
     step6 = result.step("oss_resolution")
     assert step6["status"] == "warn" and step6["cause"] == "url_expired"
-    assert any("clock" in h for h in step6["hints"])
+    assert "by the registry's Date on the redirect" in step6["summary"]
+    assert any("signing clock" in h for h in step6["hints"])
     assert_failed_at(result, "blob_fetch", "url_expired")
+
+
+def test_a_redirect_replayed_by_a_cache_is_a_stale_redirect(world: World) -> None:
+    images = world.healthy()
+    digest = images[0].config.digest
+    issued = int(time.time()) - 7200  # stored two hours ago, with its 20-minute URL
+    old = world.signed_url(digest, expires=issued + 1200)
+    path = f"/v2/ns/app/blobs/{digest}"
+    world.fixed_dates[path] = issued
+    world.route(
+        "registry", "GET", path, lambda r: Response("", status=307, headers={"Location": old})
+    )
+    world.route(
+        "storage",
+        "GET",
+        world.storage_path(digest),
+        lambda r: oss_error(403, "AccessDenied", "Request has expired.", "0002-00000069"),
+    )
+    result = world.run(world.ref("ns/app:1.0"))
+    step6 = result.step("oss_resolution")
+    assert step6["status"] == "warn" and step6["cause"] == "stale_redirect"
+    assert "replays a stored answer" in step6["summary"]
+    assert not any("local clock" in h for h in step6["hints"])
+    failed = assert_failed_at(result, "blob_fetch", "url_expired")
+    assert not any("sync the local clock" in h for h in failed["hints"])
 
 
 def test_url_about_to_expire_warns(world: World) -> None:

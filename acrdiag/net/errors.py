@@ -229,7 +229,8 @@ def _exchange(exc: BaseException, host: str, proxy: str | None) -> NetFailure | 
         )
     if isinstance(exc, httpx.TooManyRedirects):
         return NetFailure(Cause.TOO_MANY_REDIRECTS, f"{host}: {text}", host=host, phase="http")
-    if isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
+    if isinstance(exc, httpx.HTTPError | httpx.InvalidURL | UnicodeError):
+        # UnicodeError: idna refusing a host name httpx was asked to send to.
         return NetFailure(
             Cause.PROTOCOL_ERROR, f"{host}: {text}", host=host, phase="http", proxy=proxy
         )

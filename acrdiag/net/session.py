@@ -2,18 +2,20 @@
 
 Credentials are never added here: each probe passes its own Authorization
 header, and only to the registry or realm it belongs to. This layer only ever
-takes credentials away: on a redirect to another host or to plain http, from
-userinfo in a URL a server handed over, and by keeping no cookies at all
-(docker and containerd keep none: Go's client has no cookie jar by default).
+takes credentials away: on a redirect to another host or to plain http, and
+from userinfo in a URL a server handed over. Requests go straight to the
+transport, past httpx's Client: so no cookie is kept or sent (docker and
+containerd keep none: Go's client has no jar by default), and no redirect URL
+is parsed before acrdiag's own rules judge it.
 """
 
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.cookiejar import CookieJar, CookiePolicy
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -22,6 +24,7 @@ import httpx
 from acrdiag import __version__
 from acrdiag.causes import Cause
 from acrdiag.deadline import Deadline
+from acrdiag.net.clocks import ServerClocks
 from acrdiag.net.connections import CONNECTION_INFO, ConnectionInfo, TracingBackend
 from acrdiag.net.dns import HostResolver, Lookup
 from acrdiag.net.errors import BodyTooLarge, NetFailure, classify
@@ -61,26 +64,6 @@ class Recorder(Protocol):
     def warn(self, cause: Cause, message: str, hint: str | None = None) -> None: ...
 
 
-class _NoCookies(CookiePolicy):
-    """Neither stores nor returns a cookie: what a registry sets never reaches another host."""
-
-    netscape = True
-    rfc2965 = False
-    hide_cookie2 = True
-
-    def set_ok(self, cookie: Any, request: Any) -> bool:
-        return False
-
-    def return_ok(self, cookie: Any, request: Any) -> bool:
-        return False
-
-    def domain_return_ok(self, domain: str, request: Any) -> bool:
-        return False
-
-    def path_return_ok(self, path: str, request: Any) -> bool:
-        return False
-
-
 @dataclass
 class Exchange:
     """A finished request. ``url`` may carry a signed query: never report it unredacted."""
@@ -109,24 +92,25 @@ class HttpSession:
         deadline: Deadline,
     ) -> None:
         self.recorder: Recorder | None = None
+        self.clocks = ServerClocks()
         self.deadline = deadline
         self._timeout = timeout
         self._connect_total = 0.0
         resolver.on_lookup = self._on_lookup
         backend = TracingBackend(resolver, deadline, self._phase)
         self.transport = RoutingTransport(backend, trust.context, proxies)
-        self._client = httpx.Client(
-            transport=self.transport,
-            follow_redirects=False,
-            trust_env=False,
-            cookies=CookieJar(_NoCookies()),
-            # Bodies are read as they come over the wire, never decompressed: a registry
-            # client has no use for Content-Encoding, and a gzip bomb then costs nothing.
-            headers={"User-Agent": f"acrdiag/{__version__}", "Accept-Encoding": "identity"},
+        self._headers = httpx.Headers(
+            {
+                "User-Agent": f"acrdiag/{__version__}",
+                "Accept": "*/*",
+                # Servers should send bodies as they are: a registry client has no use for
+                # Content-Encoding (see read_body for one that sends gzip all the same).
+                "Accept-Encoding": "identity",
+            }
         )
 
     def close(self) -> None:
-        self._client.close()
+        self.transport.close()
 
     def fetch(
         self,
@@ -200,9 +184,7 @@ class HttpSession:
         proxy = self.transport.proxy_for(url)
         started, connect_before = time.monotonic(), self._connect_total
         try:
-            timeout = httpx.Timeout(self.deadline.clamp(self._timeout))
-            request = self._client.build_request(method, url, headers=headers, timeout=timeout)
-            response = self._client.send(request, stream=True)
+            response = self._send(method, url, headers)
         except Exception as exc:
             raise self._classified(exc, url, proxy) from exc
         ttfb = time.monotonic() - started - (self._connect_total - connect_before)
@@ -214,18 +196,38 @@ class HttpSession:
             response.close()
             self._check_overrun(response)
 
+    def _send(self, method: str, url: str, headers: Mapping[str, str] | None) -> httpx.Response:
+        merged = self._headers.copy()
+        merged.update(headers or {})
+        timeout = httpx.Timeout(self.deadline.clamp(self._timeout))
+        request = httpx.Request(
+            method, url, headers=merged, extensions={"timeout": timeout.as_dict()}
+        )
+        response = self.transport.handle_request(request)
+        response.request = request
+        return response
+
     def read_body(self, response: httpx.Response, max_body: int) -> bytes:
-        """The body as sent (never decompressed), refusing more than ``max_body`` bytes."""
+        """The body, refusing more than ``max_body`` bytes on the wire or once decoded.
+
+        Only ``Content-Encoding: gzip`` exactly is undone, as Go's client undoes it for
+        docker (one layer, no other coding); it is decoded bit by bit within the limit, so
+        a gzip bomb stops at ``max_body``. Anything else stays as sent.
+        """
+        url = str(response.request.url)
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_body:
-            raise self._classified(BodyTooLarge(max_body), str(response.request.url), None)
+            raise self._classified(BodyTooLarge(max_body), url, None)
+        gzipped = response.headers.get("content-encoding", "").strip().lower() == "gzip"
+        decoder = zlib.decompressobj(wbits=31) if gzipped else None
         parts: list[bytes] = []
         size = 0
         for chunk in self.iter_raw(response):
-            size += len(chunk)
-            if size > max_body:
-                raise self._classified(BodyTooLarge(max_body), str(response.request.url), None)
-            parts.append(chunk)
+            for part in _decoded(decoder, chunk, max_body - size + 1, url):
+                size += len(part)
+                if size > max_body:
+                    raise self._classified(BodyTooLarge(max_body), url, None)
+                parts.append(part)
         return b"".join(parts)
 
     def iter_raw(self, response: httpx.Response) -> Iterator[bytes]:
@@ -243,6 +245,10 @@ class HttpSession:
             raise self._classified(exc, url, self.transport.proxy_for(url)) from exc
         finally:
             self._phase("body", time.monotonic() - started)
+        # The whole body is in: now, while its step is still the current one, an answer
+        # that ran past its Content-Length can be told (see _check_overrun).
+        response.close()
+        self._check_overrun(response)
 
     def _classified(self, exc: BaseException, url: str, proxy: str | None) -> BaseException:
         failure = classify(exc, host=host_of(url), proxy=proxy)
@@ -260,6 +266,7 @@ class HttpSession:
     def _note(
         self, method: str, url: str, response: httpx.Response, proxy: str | None, ttfb: float
     ) -> None:
+        self.clocks.note(host_of(url), response.headers.get("date"))
         info = connection_of(response)
         entry: dict[str, Any] = {
             "request": f"{method} {redact_url(url)}",
@@ -339,6 +346,28 @@ class HttpSession:
             self.recorder.add_phase(name, seconds)
 
 
+def _decoded(decoder: Any, chunk: bytes, room: int, url: str) -> Iterator[bytes]:
+    """``chunk`` as it is, or gunzipped in pieces of at most ``room`` bytes."""
+    if decoder is None:
+        yield chunk
+        return
+    try:
+        data = chunk
+        while data:
+            part = decoder.decompress(data, max(room, 1))
+            yield part
+            room -= len(part)
+            data = decoder.unconsumed_tail
+    except zlib.error as exc:
+        raise NetFailure(
+            Cause.PROTOCOL_ERROR,
+            f"{host_of(url)} marked its answer Content-Encoding: gzip, but it does not "
+            f"decompress ({exc})",
+            host=host_of(url),
+            phase="body",
+        ) from exc
+
+
 def _redirect_target(response: httpx.Response, url: str) -> str | None:
     if response.status_code not in REDIRECT_STATUSES:
         return None
@@ -348,7 +377,7 @@ def _redirect_target(response: httpx.Response, url: str) -> str | None:
 
 def _same_host_or_subdomain(source: str, target: str) -> bool:
     """Go keeps Authorization only for the same host or its subdomains (CVE-2023-45289)."""
-    old, new = host_of(source), host_of(target)
+    old, new = host_of(source).rstrip("."), host_of(target).rstrip(".")
     return new == old or new.endswith("." + old)
 
 

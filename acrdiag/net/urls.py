@@ -5,17 +5,22 @@ from __future__ import annotations
 import re
 from urllib.parse import urlencode, urljoin, urlsplit
 
+import httpx
+
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 def usable_http_url(url: str) -> bool:
-    """An absolute http(s) URL with a host and a valid port."""
+    """An absolute http(s) URL with a host and a valid port, that httpx can send to."""
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises ValueError on a bad port
-    except ValueError:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return False
+        httpx.URL(url)  # IDNA: "xn--reg-.example.com" is no host name (idna raises UnicodeError)
+    except (ValueError, httpx.InvalidURL):  # UnicodeError is a ValueError
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    return True
 
 
 def resolve_redirect(base: str, location: str) -> str | None:

@@ -10,7 +10,7 @@ from acrdiag.context import RunContext
 from acrdiag.model import RegistryKind
 from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange, host_of
-from acrdiag.net.urls import with_query
+from acrdiag.net.urls import is_downgrade, with_query
 from acrdiag.probes.base import StepFailed, describe_body, net_failed, server_message
 from acrdiag.redact import redact_url
 from acrdiag.registry.token import (
@@ -83,6 +83,9 @@ def _basic(ctx: RunContext) -> str:
             ["a registry answers /v2/ with 200 once the credentials are right"],
         )
     ctx.facts.authorization = header
+    if is_downgrade(ctx.facts.registry_url, ping.url):
+        # The session withheld the credentials there (insecure_redirect): nothing was checked.
+        return f"/v2/ answered {ping.status} over plain http, where the credentials were not sent"
     return f"Basic credentials of {ctx.options.username!r} accepted"
 
 

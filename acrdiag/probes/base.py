@@ -12,6 +12,8 @@ from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange
 from acrdiag.redact import redact_text, redact_url
 
+CLOCK_HINT = "sync the local clock (chrony or ntp; `timedatectl` shows whether it is synced)"
+
 # A probe gathers evidence into ctx.step and returns its one-line summary, or
 # raises StepFailed. Anything else it raises becomes an internal_error row.
 Probe = Callable[[RunContext], str]

@@ -28,9 +28,12 @@ _REDIRECT_HINTS = [
     "the storage or CDN behind the registry redirects wrongly; give support the "
     "hops above and the request IDs"
 ]
-_CLOCK = "sync the local clock (chrony/ntp): signed URLs are checked against the storage clock"
 _STORAGE_HINTS = {
-    Cause.URL_EXPIRED: [_CLOCK, "a download slower than the URL's lifetime also ends like this"],
+    Cause.URL_EXPIRED: [
+        "storage judged the signed URL expired by its own clock (the local clock plays no "
+        "part): the registry's and storage's clocks disagree, a cache replayed an old "
+        "redirect (see step 6), or the download took longer than the URL's lifetime"
+    ],
     Cause.SIGNATURE_MISMATCH: [
         "something between you and storage changed the signed URL (a "
         "proxy re-encoding the query string), or the registry's storage "

@@ -6,6 +6,7 @@ from acrdiag.causes import Cause
 from acrdiag.context import RunContext
 from acrdiag.net.urls import usable_http_url
 from acrdiag.probes.base import StepFailed
+from acrdiag.redact import url_secrets
 from acrdiag.registry.challenge import (
     Challenge,
     ChallengeError,
@@ -34,6 +35,7 @@ def run(ctx: RunContext) -> str:
                 "reverse proxy configuration"
             ],
         )
+    _keep_realm_secrets(ctx, values)
     ctx.step.evidence["www_authenticate"] = values[:4]
     try:
         challenges = parse_www_authenticate(values)
@@ -60,6 +62,19 @@ def run(ctx: RunContext) -> str:
     if chosen.scheme == "basic":
         return f"Basic authentication (realm {chosen.realm or 'unnamed'})"
     return _bearer(ctx, chosen)
+
+
+def _keep_realm_secrets(ctx: RunContext, values: list[str]) -> None:
+    """A realm may carry user:password; show it nowhere, however oddly it is quoted."""
+    try:
+        realms = [c.realm for c in parse_www_authenticate(values) if c.realm]
+    except ChallengeError:
+        return
+    for realm in realms[:4]:
+        for secret in url_secrets(realm):
+            ctx.keep_secret(secret)
+            # As it stands in the header: a quoted-string escapes '"' and '\\'.
+            ctx.keep_secret(secret.replace("\\", "\\\\").replace('"', '\\"'))
 
 
 def _bearer(ctx: RunContext, chosen: Challenge) -> str:

@@ -12,12 +12,14 @@ from typing import Any, NoReturn
 
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
+from acrdiag.evidence import shorten
 from acrdiag.hints import lookup_hints
+from acrdiag.net.clocks import LOCAL, STALE_AFTER_S, JudgingClock, parse_http_date
 from acrdiag.net.dns import Lookup
 from acrdiag.net.errors import NetFailure
-from acrdiag.net.session import REDIRECT_STATUSES
+from acrdiag.net.session import REDIRECT_STATUSES, host_of
 from acrdiag.net.urls import resolve_redirect
-from acrdiag.probes.base import StepFailed, net_failed, short_digest
+from acrdiag.probes.base import CLOCK_HINT, StepFailed, net_failed, short_digest
 from acrdiag.probes.registry_status import raise_for_status
 from acrdiag.redact import redact_url, url_secrets
 from acrdiag.registry.storage import (
@@ -28,16 +30,6 @@ from acrdiag.registry.storage import (
 )
 
 EXPIRY_WARNING_S = 60
-_SECRET_KEY_PARTS = (
-    "signature",
-    "credential",
-    "token",
-    "accesskeyid",
-    "sig",
-    "key-pair-id",
-    "policy",
-    "security",
-)
 _DNS_REMAP = {
     Cause.DNS_NXDOMAIN: Cause.REDIRECT_HOST_NXDOMAIN,
     Cause.DNS_NO_ANSWER: Cause.REDIRECT_HOST_NXDOMAIN,
@@ -74,7 +66,8 @@ def run(ctx: RunContext) -> str:
         )
     location = _location(ctx, url, response.headers.get("location"))
     response.close()
-    return _resolve(ctx, location, status)
+    clock = _issue_clock(ctx, response.headers.get("date"))
+    return _resolve(ctx, location, status, clock)
 
 
 def _location(ctx: RunContext, url: str, header: str | None) -> StorageLocation:
@@ -88,7 +81,8 @@ def _location(ctx: RunContext, url: str, header: str | None) -> StorageLocation:
     absolute = resolve_redirect(url, header)
     try:
         if absolute is None:
-            raise LocationError(f"{redact_url(header)} is not an http(s) URL with a host")
+            shown = shorten(redact_url(header), 200)
+            raise LocationError(f"{shown} is not an http(s) URL with a host httpx can send to")
         location = parse_location(absolute, registry_host=ctx.reference.api_host)
     except LocationError as exc:
         raise StepFailed(
@@ -106,10 +100,35 @@ def _keep_signature(ctx: RunContext, url: str) -> None:
         ctx.keep_secret(value)
 
 
-def _resolve(ctx: RunContext, location: StorageLocation, status: int) -> str:
-    now = ctx.now()
+def _issue_clock(ctx: RunContext, date: str | None) -> JudgingClock:
+    """When the registry issued the redirect: its Date, else its clock now, else ours.
+
+    A Date far older than the registry's clock is a cached answer replayed (a stale
+    redirect), not a wrong local clock: say so.
+    """
+    registry = host_of(ctx.facts.registry_url)
+    issued = parse_http_date(date)
+    registry_now = ctx.session.clocks.time_at(registry)
+    if issued is None:
+        return ctx.judging_clock(("registry", registry))
+    if registry_now is not None and (age := (registry_now - issued).total_seconds()) > (
+        STALE_AFTER_S
+    ):
+        ctx.step.warn(
+            Cause.STALE_REDIRECT,
+            f"the redirect's Date ({issued:%Y-%m-%d %H:%M:%S} UTC) is {age:.0f} s older than "
+            "the registry's clock: a cache between you and the registry replays a stored answer",
+            "caches must not store blob redirects (they carry short-lived signed URLs): fix "
+            "the caching proxy or CDN in front of the registry",
+        )
+    return JudgingClock(issued, "the registry's Date on the redirect")
+
+
+def _resolve(ctx: RunContext, location: StorageLocation, status: int, clock: JudgingClock) -> str:
+    now = clock.now
     ctx.step.evidence["redirect"] = _redirect_evidence(location, now)
-    _check_expiry(ctx, location, now)
+    ctx.step.evidence["redirect"]["judged_by"] = {"clock": clock.name, "time": now.isoformat()}
+    _check_expiry(ctx, location, clock)
     _check_object(ctx, location)
     route = ctx.proxies.explain(ctx.facts.redirect_url or "")
     ctx.environment.proxies["storage"] = route
@@ -144,18 +163,17 @@ def _redirect_evidence(location: StorageLocation, now: datetime) -> dict[str, An
     return out
 
 
-def _check_expiry(ctx: RunContext, location: StorageLocation, now: datetime) -> None:
+def _check_expiry(ctx: RunContext, location: StorageLocation, clock: JudgingClock) -> None:
     if location.expires_at is None:
         return
-    left = (location.expires_at - now).total_seconds()
+    left = (location.expires_at - clock.now).total_seconds()
     if left <= 0:
         # Storage checks expiry with its own clock, so step 7 decides; this says why it may fail.
         ctx.step.warn(
             Cause.URL_EXPIRED,
-            f"by the local clock the signed storage URL expired {-left:.0f} s ago, the moment "
-            "the registry issued it",
-            "the local clock is ahead of the registry's by more than the URL's lifetime: "
-            "sync it (chrony/ntp)",
+            f"the signed storage URL had expired {-left:.0f} s before it was issued, by "
+            f"{clock.name}",
+            _expired_hint(ctx, clock),
         )
         return
     if left < EXPIRY_WARNING_S:
@@ -165,6 +183,19 @@ def _check_expiry(ctx: RunContext, location: StorageLocation, now: datetime) -> 
             "a slow download or a clock ahead of the registry's makes it fail: sync the "
             "clock and check the bandwidth",
         )
+
+
+def _expired_hint(ctx: RunContext, clock: JudgingClock) -> str:
+    if clock.name == LOCAL:
+        return "the local clock is ahead of the registry's by more than the URL's lifetime: " + (
+            CLOCK_HINT
+        )
+    if any(cause is Cause.STALE_REDIRECT for cause, _ in ctx.step.warnings):
+        return "the replayed redirect carries a URL signed long ago: bypass or fix the cache"
+    return (
+        "the registry signs URLs that are expired when it sends them: its signing clock or "
+        "its storage settings are wrong; give support the times above"
+    )
 
 
 def _resolve_storage(ctx: RunContext, location: StorageLocation) -> list[str]:

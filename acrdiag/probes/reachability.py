@@ -8,11 +8,12 @@ from acrdiag.causes import Cause
 from acrdiag.context import RunContext
 from acrdiag.hints import lookup_hints
 from acrdiag.model import RegistryKind
+from acrdiag.net.clocks import SKEW_WARNING_S, describe_offset
 from acrdiag.net.connections import ConnectionInfo
 from acrdiag.net.errors import NetFailure
-from acrdiag.net.session import Exchange
+from acrdiag.net.session import Exchange, host_of
 from acrdiag.net.tls import EXPIRY_WARNING_DAYS, fetch_certificate, parse_certificate
-from acrdiag.probes.base import StepFailed, net_failed
+from acrdiag.probes.base import CLOCK_HINT, StepFailed, net_failed
 from acrdiag.redact import redact_url
 
 API_VERSION_HEADER = "Docker-Distribution-API-Version"
@@ -35,8 +36,30 @@ def run(ctx: RunContext) -> str:
 
     ping = _ping(ctx, host, port)
     ctx.facts.ping = ping
+    _compare_clocks(ctx, ping)
     _check_ping(ctx, ping)
     return _summary(ctx, ping)
+
+
+def _compare_clocks(ctx: RunContext, ping: Exchange) -> None:
+    """The local clock against the registry's: evidence, and a warning that says what it breaks."""
+    reading = ctx.session.clocks.readings.get(host_of(ping.url))
+    if reading is None:
+        return
+    ctx.step.evidence["clock"] = {
+        "registry_date": reading.server_time.isoformat(),
+        "local_time": reading.local_time.isoformat(),
+        "offset_s": round(reading.offset_s),
+    }
+    if abs(reading.offset_s) > SKEW_WARNING_S:
+        skew = describe_offset(reading.offset_s, "the local clock", "the registry's")
+        ctx.step.warn(
+            Cause.CLOCK_SKEW,
+            f"{skew}: tokens and signed URLs are judged by the servers' clocks, so pulls still "
+            "work; TLS certificates are judged by the local clock, so their validity here "
+            "may be misjudged",
+            CLOCK_HINT,
+        )
 
 
 def _resolve(ctx: RunContext, host: str) -> None:

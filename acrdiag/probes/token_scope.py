@@ -2,17 +2,25 @@
 
 The signature is not verified (only the registry can); the claims are read to
 tell "no right" (an empty access list) and clock trouble apart, which the
-registry's bare "unauthorized" does not.
+registry's bare "unauthorized" does not. Times are judged by the registry's
+clock (its Date header), which is the one that decides, not by the local clock.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
-from acrdiag.probes.base import StepFailed
+from acrdiag.net.clocks import (
+    LOCAL,
+    REGISTRY_LEEWAY_S,
+    SKEW_WARNING_S,
+    JudgingClock,
+    describe_offset,
+)
+from acrdiag.net.session import host_of
+from acrdiag.probes.base import CLOCK_HINT, StepFailed
 from acrdiag.registry.token import (
     TokenError,
     audience_matches,
@@ -20,14 +28,6 @@ from acrdiag.registry.token import (
     decode_jwt,
     granted_actions,
     looks_like_jwt,
-)
-
-# The CNCF registry allows 60 s either way on nbf/exp; ACR issues nbf = iat - 300.
-LEEWAY_S = 60
-SKEW_WARNING_S = 60
-CLOCK_HINT = (
-    "sync the local clock (chrony or ntp; `timedatectl` shows whether it is synced): "
-    "tokens and signed storage URLs are checked against the servers' clocks"
 )
 
 
@@ -45,13 +45,23 @@ def run(ctx: RunContext) -> str:
     except TokenError as exc:
         ctx.step.warn(Cause.OPAQUE_TOKEN, f"the token looks like a JWT but does not decode: {exc}")
         return "the token does not decode: the manifest step shows whether it works"
-    now = ctx.now()
+    clock = _registry_clock(ctx)
     ctx.step.evidence["claims"] = _shown_claims(claims)
-    ctx.step.evidence["local_time"] = now.isoformat()
-    _check_times(ctx, claims, now)
+    ctx.step.evidence["local_time"] = ctx.now().isoformat()
+    ctx.step.evidence["judged_by"] = {"clock": clock.name, "time": clock.now.isoformat()}
+    ctx.facts.token_window = (claim_time(claims, "nbf"), claim_time(claims, "exp"))
+    _check_times(ctx, claims, clock)
     _check_audience(ctx, claims)
     actions = _check_access(ctx, claims)
-    return _summary(ctx, claims, actions, now)
+    return _summary(ctx, claims, actions, clock)
+
+
+def _registry_clock(ctx: RunContext) -> JudgingClock:
+    """The registry checks the token: its clock, else the token service's, else ours."""
+    realm = ctx.facts.challenge.realm if ctx.facts.challenge else None
+    return ctx.judging_clock(
+        ("registry", host_of(ctx.facts.registry_url)), ("token service", host_of(realm or ""))
+    )
 
 
 def _shown_claims(claims: dict[str, Any]) -> dict[str, Any]:
@@ -63,37 +73,50 @@ def _shown_claims(claims: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def _check_times(ctx: RunContext, claims: dict[str, Any], now: datetime) -> None:
+def _check_times(ctx: RunContext, claims: dict[str, Any], clock: JudgingClock) -> None:
     nbf, iat, exp = claim_time(claims, "nbf"), claim_time(claims, "iat"), claim_time(claims, "exp")
+    now, by = clock.now, clock.name
     if iat is not None:
         skew = (iat - now).total_seconds()
         ctx.step.evidence["clock_skew_s"] = round(skew, 1)
         if abs(skew) > SKEW_WARNING_S:
-            ctx.step.warn(
-                Cause.CLOCK_SKEW,
-                f"the local clock is {abs(skew):.0f} s "
-                f"{'behind' if skew > 0 else 'ahead of'} the token service's",
-                CLOCK_HINT,
-            )
-    if exp is not None and (now - exp).total_seconds() > LEEWAY_S:
+            ctx.step.warn(Cause.CLOCK_SKEW, _skew_text(skew, by), _skew_hint(by))
+    if exp is not None and (now - exp).total_seconds() > REGISTRY_LEEWAY_S:
         raise StepFailed(
             Cause.EXPIRED,
-            f"the token expired at {exp:%Y-%m-%d %H:%M:%S} UTC by the "
-            f"local clock ({(now - exp).total_seconds():.0f} s ago)",
-            [CLOCK_HINT, "a token service issuing expired tokens has a wrong clock"],
+            f"the token expired at {exp:%Y-%m-%d %H:%M:%S} UTC, "
+            f"{(now - exp).total_seconds():.0f} s ago by {by}",
+            [_skew_hint(by), "a token service issuing expired tokens has a wrong clock"],
         )
-    if nbf is not None and (nbf - now).total_seconds() > LEEWAY_S:
+    if nbf is not None and (nbf - now).total_seconds() > REGISTRY_LEEWAY_S:
         ahead = (nbf - now).total_seconds()
         raise StepFailed(
             Cause.NOT_YET_VALID,
-            f"the token is valid only from "
-            f"{nbf:%Y-%m-%d %H:%M:%S} UTC, {ahead:.0f} s from now by the local clock",
+            f"the token is valid only from {nbf:%Y-%m-%d %H:%M:%S} UTC, {ahead:.0f} s from now "
+            f"by {by}: the token service's clock runs ahead",
             [
-                CLOCK_HINT,
+                _skew_hint(by),
                 "the registry compares nbf with its own clock: a token "
                 "server ahead of the registry gives 'unauthorized' on every pull",
             ],
         )
+
+
+def _skew_text(skew: float, by: str) -> str:
+    """iat - now: who is off, by how much, judged against ``by``."""
+    if by == LOCAL:
+        return describe_offset(skew, "the local clock", "the token service's")
+    whose = by.removeprefix("the ").removesuffix("'s clock")
+    return describe_offset(-skew, "the token service's clock", f"the {whose}'s")
+
+
+def _skew_hint(by: str) -> str:
+    if by == LOCAL:
+        return CLOCK_HINT + ": tokens and signed storage URLs are checked by the servers' clocks"
+    return (
+        "the token service and the registry must agree on the time: sync the token service's "
+        "clock (for a hosted registry, give support the times above)"
+    )
 
 
 def _check_audience(ctx: RunContext, claims: dict[str, Any]) -> None:
@@ -141,9 +164,11 @@ def _scope_hints(ctx: RunContext) -> list[str]:
     ]
 
 
-def _summary(ctx: RunContext, claims: dict[str, Any], actions: set[str], now: datetime) -> str:
+def _summary(
+    ctx: RunContext, claims: dict[str, Any], actions: set[str], clock: JudgingClock
+) -> str:
     subject = claims.get("sub") or "anonymous"
     exp = claim_time(claims, "exp")
-    left = f", {int((exp - now).total_seconds())} s left" if exp else ""
+    left = f", {int((exp - clock.now).total_seconds())} s left" if exp else ""
     granted = ",".join(sorted(actions))
     return f"token for {subject!r} grants {granted} on {ctx.reference.repository}{left}"

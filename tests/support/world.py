@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+from werkzeug.http import http_date
 
 from acrdiag.model import StepId
 from acrdiag.probes.base import Probe
@@ -162,6 +163,10 @@ class World:
         self.grant: Callable[[str, str | None], list[str]] = self._default_grant
         self.token_claims: dict[str, Any] = {}
         self.url_lifetime_s = 1800
+        # The servers' clocks (Date headers, token times, URL expiry) against the real one:
+        # non-zero makes the local clock look wrong, as a node without NTP sees it.
+        self.server_clock_offset_s = 0
+        self.fixed_dates: dict[str, int] = {}
         for role, server in (("registry", registry), ("realm", realm), ("storage", storage)):
             server.expect_request(re.compile(".*")).respond_with_handler(self._dispatcher(role))
         dns.records.update(
@@ -198,6 +203,14 @@ class World:
             return handler(request)
 
         return dispatch
+
+    def server_now(self) -> int:
+        return int(time.time()) + self.server_clock_offset_s
+
+    def date_header(self, path: str = "") -> str:
+        """The Date the world's servers send (werkzeug's server asks for it), or the one
+        ``fixed_dates`` gives the request path (a cache replaying an old answer)."""
+        return http_date(self.fixed_dates.get(path.split("?", 1)[0], self.server_now()))
 
     # -- registry ---------------------------------------------------------------------
     def _ping(self, request: Request) -> Response:
@@ -259,7 +272,7 @@ class World:
         return f"/docker/registry/v2/blobs/sha256/{hexpart[:2]}/{hexpart}/data"
 
     def signed_url(self, digest: str, expires: int | None = None) -> str:
-        expires = expires if expires is not None else int(time.time()) + self.url_lifetime_s
+        expires = expires if expires is not None else self.server_now() + self.url_lifetime_s
         query = urlencode(
             {
                 "Expires": expires,
@@ -315,7 +328,7 @@ class World:
         scope = request.args.get("scope", "")
         repo = scope.split(":")[1] if scope.count(":") >= 2 else ""
         actions = self.grant(repo, user)
-        now = int(time.time())
+        now = self.server_now()
         claims = {
             "iss": "dockerauth",
             "sub": user or "",
