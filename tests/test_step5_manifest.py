@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from werkzeug import Request, Response
@@ -69,6 +70,12 @@ def test_401_with_token_is_unauthorized(world: World) -> None:
     _manifest_answer(world, _errors(401, "UNAUTHORIZED", "authentication required"))
     failed = assert_failed_at(world.run(world.ref("ns/app:1.0")), "manifest", "unauthorized")
     assert "authentication required" in failed["summary"]
+    # Step 4 found the token valid: the summary says so, against the registry's clock.
+    assert re.search(
+        r"refused the token step 4 found valid from \d\d:\d\d:\d\d to \d\d:\d\d:\d\d UTC, "
+        r"with the registry's clock at \d\d:\d\d:\d\d",
+        failed["summary"],
+    )
 
 
 def test_insufficient_scope_hint(world: World) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
-from acrdiag.net.session import Exchange
+from acrdiag.net.session import Exchange, host_of
 from acrdiag.probes.base import StepFailed, server_message
 from acrdiag.registry.challenge import ChallengeError, parse_www_authenticate, pick_challenge
 from acrdiag.registry.errors import first_code, parse_registry_errors
@@ -47,7 +47,7 @@ def raise_for_status(ctx: RunContext, exchange: Exchange, what: str, not_found: 
     if status == 401:
         raise StepFailed(
             Cause.UNAUTHORIZED,
-            f"{what}: 401 unauthorized{detail}",
+            f"{what}: 401 unauthorized{detail}{_token_window(ctx)}",
             _unauthorized_hints(ctx, exchange),
         )
     if status == 403:
@@ -79,6 +79,20 @@ def raise_for_status(ctx: RunContext, exchange: Exchange, what: str, not_found: 
         _CODE_CAUSES.get(code or "", Cause.HTTP_ERROR),
         f"{what}: unexpected {status}{detail}",
         ["a proxy in front of the registry may answer instead of it: check the request IDs"],
+    )
+
+
+def _token_window(ctx: RunContext) -> str:
+    """What step 4 found, against the registry's clock: the registry refused it anyway."""
+    nbf, exp = ctx.facts.token_window
+    if ctx.facts.auth_scheme != "bearer" or (nbf is None and exp is None):
+        return ""
+    clock = ctx.judging_clock(("registry", host_of(ctx.facts.registry_url)))
+    start = f"{nbf:%H:%M:%S}" if nbf else "?"
+    end = f"{exp:%H:%M:%S}" if exp else "?"
+    return (
+        f"; the registry refused the token step 4 found valid from {start} to {end} UTC, "
+        f"with {clock.name} at {clock.now:%H:%M:%S}"
     )
 
 

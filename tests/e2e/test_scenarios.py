@@ -412,12 +412,36 @@ def test_token_with_empty_access(lab: Lab, out_dir: Path) -> None:
     assert_support(lab, run, learned_up_to=3)
 
 
-def test_token_not_yet_valid(lab: Lab, out_dir: Path) -> None:
+def test_token_service_clock_ahead_fails_naming_that_clock(lab: Lab, out_dir: Path) -> None:
     with lab.token_fault(time_offset_s=3600):
         run = diagnose(lab, out_dir, lab.ref("ns/app:1.0"))
     failed = assert_failed_at(run, "token_scope", "not_yet_valid")
     assert failed["evidence"]["clock_skew_s"] > 3000
+    assert "by the registry's clock: the token service's clock runs ahead" in failed["summary"]
+    assert failed["evidence"]["judged_by"]["clock"] == "the registry's clock"
     assert_support(lab, run, learned_up_to=3)
+
+
+def _faketime(shift: str) -> dict[str, str]:
+    """libfaketime on acrdiag's process only: its wall clock shifted, monotonic time kept."""
+    library = next(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
+    return {"LD_PRELOAD": str(library), "FAKETIME": shift, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+
+@pytest.mark.parametrize("shift", ["+3h", "-3h"])
+def test_local_clock_hours_off_still_pulls_with_a_skew_warning(
+    lab: Lab, out_dir: Path, shift: str
+) -> None:
+    run = diagnose(lab, out_dir, lab.ref("ns/app:1.0"), env=_faketime(shift))
+    assert run.returncode == 0, run
+    assert run.verdict["status"] == "warn"
+    first = run.step("reachability")
+    assert (first["status"], first["cause"]) == ("warn", "clock_skew")
+    direction = "ahead of" if shift.startswith("+") else "behind"
+    said = re.search(rf"the local clock is (\d+) s {direction} the registry's", first["summary"])
+    assert said is not None and abs(int(said[1]) - 3 * 3600) < 30
+    # Tokens and the signed URL are judged by the servers' clocks: nothing else warns.
+    assert [s["status"] for s in run.steps[1:]] == ["pass"] * 6
 
 
 # ---------------------------------------------------------------------------------------------

@@ -92,10 +92,11 @@ ADDRESSES = {
 CLOSED_PORT = 5000
 DEAD_PROXY = "http://127.0.9.9:3128"
 
-REQUIRED_BINARIES = ("ip", "unshare", "nft", "dnsmasq", "docker-registry", "skopeo")
+REQUIRED_BINARIES = ("ip", "unshare", "nft", "dnsmasq", "docker-registry", "skopeo", "faketime")
 REQUIRED_MODULES = ("moto", "flask", "flask_cors", "werkzeug", "jwt", "cryptography")
 SKIP_REASON = (
-    "lab tests need root and Debian packages docker-registry, dnsmasq-base, nftables, skopeo: "
+    "lab tests need root and Debian packages docker-registry, dnsmasq-base, nftables, skopeo, "
+    "faketime: "
     "run bash .ci/run"
 )
 
