@@ -137,13 +137,25 @@ def run(
         ),
     ] = None,
     blob: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--blob",
-            metavar="smallest|largest|DIGEST",
-            help="Which blob to fetch: the smallest (cheap), the largest, or one by digest.",
+            metavar="all|smallest|largest|DIGEST",
+            help=(
+                "Which blobs to fetch. Default: config and every layer, in full up to "
+                "--max-download; all: every one in full; smallest: the cheap health check."
+            ),
         ),
-    ] = "smallest",
+    ] = None,
+    max_download: Annotated[
+        str,
+        typer.Option(
+            "--max-download",
+            metavar="SIZE",
+            help="Download at most this much in full (e.g. 256M, 1G); beyond it, read "
+            "each blob's first bytes. Default 256M.",
+        ),
+    ] = "256M",
 ) -> None:
     """Diagnose a pull of REFERENCE, step by step."""
     from acrdiag.run_command import RunArgs, execute
@@ -162,6 +174,7 @@ def run(
         plain_http,
         nameserver or [],
         blob,
+        max_download,
     )
     raise typer.Exit(execute(args))
 

@@ -41,7 +41,8 @@ class RunOptions:
     insecure: bool = False
     plain_http: bool = False
     nameservers: list[tuple[str, int]] = field(default_factory=list)
-    blob: str = "smallest"
+    blob: str = "all"
+    max_download: int | None = 256 * 1024 * 1024  # full downloads of "all"; None: no limit
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
 
     @property
@@ -52,6 +53,18 @@ class RunOptions:
         if self.has_credentials:
             return f"--username {self.username} (password from stdin)"
         return "anonymous (no --username given)"
+
+
+@dataclass(frozen=True)
+class BlobRoute:
+    """Where step 6 found a blob: a storage URL (``url`` may be signed: never show it
+    unredacted), or the registry itself when ``location`` is None."""
+
+    blob: Descriptor
+    status: int
+    url: str | None = field(default=None, repr=False)
+    location: StorageLocation | None = None
+    date: str | None = None  # the redirect's Date header
 
 
 @dataclass
@@ -67,7 +80,8 @@ class Facts:
     token: str | None = field(default=None, repr=False)
     token_window: tuple[datetime | None, datetime | None] = (None, None)  # nbf, exp
     manifest: ParsedManifest | None = None
-    blob: Descriptor | None = None
+    blobs: list[Descriptor] = field(default_factory=list)  # to fetch, in order
+    routes: list[BlobRoute] = field(default_factory=list)
     redirect_url: str | None = field(default=None, repr=False)
     redirect: StorageLocation | None = None
     direct_blob: httpx.Response | None = field(default=None, repr=False)  # open, body unread
@@ -87,6 +101,9 @@ class StepRecord:
     request_ids: list[tuple[str, str]] = field(default_factory=list)
 
     def warn(self, cause: Cause, message: str, hint: str | None = None) -> None:
+        # Many blobs can show one fault many times (each redirect expired): say it once.
+        if any(known is cause for known, _ in self.warnings):
+            return
         self.warnings.append((cause, message))
         if hint:
             self.hint(hint)

@@ -16,6 +16,10 @@ class Deadline:
         self._end = clock() + seconds
         self.seconds = seconds
 
+    def cancel(self) -> None:
+        """End the run now: every wait clamped to this deadline ends (Ctrl-C, a crash)."""
+        self._end = float("-inf")
+
     def remaining(self) -> float:
         return self._end - self._clock()
 

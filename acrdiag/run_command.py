@@ -40,7 +40,8 @@ class RunArgs:
     insecure: bool
     plain_http: bool
     nameservers: list[str]
-    blob: str
+    blob: str | None
+    max_download: str = "256M"
 
 
 def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS) -> int:
@@ -63,7 +64,7 @@ def build_options(args: RunArgs) -> RunOptions:
     except ReferenceError as exc:
         raise InputError(str(exc)) from exc
     _check_numbers(args)
-    _check_blob(args.blob)
+    blob, max_download = _blob_choice(args.blob, args.max_download)
     _check_output(args.output)
     ca_file = _check_ca_file(args.ca_file)
     try:
@@ -82,7 +83,8 @@ def build_options(args: RunArgs) -> RunOptions:
         insecure=args.insecure,
         plain_http=args.plain_http,
         nameservers=nameservers,
-        blob=args.blob,
+        blob=blob,
+        max_download=max_download,
         environ=dict(os.environ),
     )
 
@@ -94,13 +96,31 @@ def _check_numbers(args: RunArgs) -> None:
         raise InputError(f"--deadline must be between 0 and 86400 seconds, not {args.deadline:g}")
 
 
-def _check_blob(blob: str) -> None:
-    if blob not in ("smallest", "largest") and not _DIGEST.match(blob):
+def _blob_choice(blob: str | None, max_download: str) -> tuple[str, int | None]:
+    """(which blobs, full-download budget): no --blob is every blob within the budget;
+    --blob all lifts the budget."""
+    budget = parse_size("--max-download", max_download)
+    if blob is None:
+        return "all", budget
+    if blob not in ("all", "smallest", "largest") and not _DIGEST.match(blob):
         raise InputError(
-            f"--blob must be smallest, largest or a digest like sha256:<64 hex>, not {blob!r}"
+            f"--blob must be all, smallest, largest or a digest like sha256:<64 hex>, not {blob!r}"
         )
     if blob.startswith("sha256:") and not re.fullmatch(r"sha256:[a-f0-9]{64}", blob):
         raise InputError(f"--blob {blob!r}: a sha256 digest has 64 lowercase hex digits")
+    return blob, (None if blob == "all" else budget)
+
+
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_size(flag: str, text: str) -> int:
+    """A size as docker takes it ("256M", "1G", "512MiB", "1048576"): binary units."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise InputError(f"{flag} must be a size like 256M or 1G, not {text!r}")
+    return int(float(match[1]) * _UNITS[match[2].upper()])
 
 
 def _check_output(output: Path | None) -> None:

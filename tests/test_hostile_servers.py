@@ -210,7 +210,7 @@ def test_location_without_a_host_is_no_location_and_nothing_is_sent(world: World
     assert_failed_at(result, "oss_resolution", "no_location")
     assert not [r for r in world.requests["registry"] if r.path.endswith("/elsewhere")]
     assert world.requests["storage"] == []
-    assert image.config.digest in result.step("manifest")["evidence"]["blob"]["digest"]
+    assert result.step("manifest")["evidence"]["blobs"][0]["digest"] == image.config.digest
 
 
 # -- every run ends within --deadline + 1 s, with its report ----------------------------

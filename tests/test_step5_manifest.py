@@ -23,7 +23,7 @@ def _errors(status: int, code: str, message: str, **headers: str) -> Response:
 
 def test_index_selects_the_requested_platform(world: World) -> None:
     images = world.healthy()
-    result = world.run(world.ref("ns/app:1.0"), "--platform", "linux/arm64")
+    result = world.run(world.ref("ns/app:1.0"), "--platform", "linux/arm64", "--blob", "smallest")
     assert_passed(result)
     step = result.step("manifest")
     assert step["evidence"]["selected_platform"] == "linux/arm64/v8"

@@ -181,12 +181,29 @@ def test_registry_serving_the_blob_itself_passes_without_a_second_request(world:
         f"/v2/ns/app/blobs/{blob.digest}",
         lambda r: Response(blob.data, content_type="application/octet-stream"),
     )
-    result = world.run(world.ref("ns/app:1.0"))
+    result = world.run(world.ref("ns/app:1.0"), "--blob", "smallest")
     assert_passed(result)
     assert "itself" in result.step("oss_resolution")["summary"]
     blob_gets = [r for r in world.requests["registry"] if "/blobs/" in r.path]
     assert len(blob_gets) == 1
     assert result.report["support"]["bucket"] is None
+
+
+def test_a_registry_serving_every_blob_itself_has_each_verified(world: World) -> None:
+    image = world.healthy()[0]
+    for blob in image.blobs:
+        world.route(
+            "registry",
+            "GET",
+            f"/v2/ns/app/blobs/{blob.digest}",
+            lambda r, data=blob.data: Response(data, content_type="application/octet-stream"),
+        )
+    result = world.run(world.ref("ns/app:1.0"))
+    assert_passed(result)
+    assert "serves 2 blobs itself" in result.step("oss_resolution")["summary"]
+    shown = result.step("blob_fetch")["evidence"]["blobs"]
+    assert [b["outcome"] for b in shown] == ["verified", "verified"]
+    assert world.requests["storage"] == []
 
 
 def test_blob_request_carries_the_token(world: World) -> None:

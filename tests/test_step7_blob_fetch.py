@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import re
 import socket
+import threading
 import time
 
 import pytest
-from werkzeug import Response
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from tests.support.assertions import assert_failed_at, assert_passed
-from tests.support.servers import blackhole_port, closed_port, raw_server, read_request
+from tests.support.pki import Issued
+from tests.support.servers import (
+    blackhole_port,
+    closed_port,
+    raw_server,
+    read_request,
+    tls_context,
+)
 from tests.support.world import (
     BUCKET,
+    OCI_LAYER,
     REALM_HOST,
     REGISTRY,
     STORAGE_HOST,
+    Blob,
     Image,
     World,
     oss_error,
@@ -218,3 +230,108 @@ def test_dead_proxy_for_storage_only_is_proxy_unreachable_with_no_proxy_hint(
     assert proxies["registry"].startswith("direct") and proxies["realm"].startswith("direct")
     assert "HTTPS_PROXY" in proxies["storage"]
     assert any("add oss-cn-hangzhou.aliyuncs.com to NO_PROXY" in h for h in failed["hints"])
+
+
+# -- every blob the puller downloads --------------------------------------------------------
+
+
+def _three_layers(world: World) -> Image:
+    layers = [Blob(OCI_LAYER, bytes([65 + i]) * (20_000 + i)) for i in range(3)]
+    image = Image("amd64", layers=layers)
+    world.serve_image("ns/app", "1.0", image)
+    return image
+
+
+def test_a_corrupted_layer_that_is_not_the_config_fails_step_7(world: World) -> None:
+    image = _three_layers(world)
+    bad = image.layers[1]
+    world.serve_blob("ns/app", bad, stored=b"X" + bad.data[1:])
+    result = world.run(world.ref("ns/app:1.0"))
+    failed = assert_failed_at(result, "blob_fetch", "digest_mismatch")
+    assert failed["summary"].startswith(f"blob {bad.digest[:19]} (layer 2 of 3): ")
+    outcomes = [b["outcome"] for b in failed["evidence"]["blobs"]]
+    assert outcomes == ["verified", "verified", "failed", "verified"]
+
+
+def test_a_layer_missing_from_storage_fails_step_7(world: World) -> None:
+    image = _three_layers(world)
+    gone = image.layers[2]
+    world.route(
+        "storage",
+        "GET",
+        world.storage_path(gone.digest),
+        lambda r: oss_error(404, "NoSuchKey", "The specified key does not exist.", "0026-00000001"),
+    )
+    failed = assert_failed_at(
+        world.run(world.ref("ns/app:1.0")), "blob_fetch", "storage_object_missing"
+    )
+    assert "(layer 3 of 3)" in failed["summary"]
+
+
+def test_past_max_download_a_blob_is_only_reached_with_a_ranged_read(world: World) -> None:
+    image = _three_layers(world)
+    result = world.run(world.ref("ns/app:1.0"), "--max-download", "30K")
+    assert_passed(result)
+    shown = result.step("blob_fetch")["evidence"]["blobs"]
+    assert [b["outcome"] for b in shown] == ["verified", "verified", "reached", "reached"]
+    ranged = [r for r in world.requests["storage"] if "Range" in r.headers]
+    assert {r.headers["Range"] for r in ranged} == {"bytes=0-65535"}
+    assert len(ranged) == 2
+    assert "2 blobs only reached" in result.step("blob_fetch")["summary"]
+    assert "past --max-download" in result.step("blob_fetch")["summary"]
+    assert image.config.digest == shown[0]["digest"]
+
+
+def test_blob_all_downloads_everything_whatever_the_budget(world: World) -> None:
+    _three_layers(world)
+    result = world.run(world.ref("ns/app:1.0"), "--blob", "all", "--max-download", "1K")
+    assert_passed(result)
+    shown = result.step("blob_fetch")["evidence"]["blobs"]
+    assert {b["outcome"] for b in shown} == {"verified"}
+    assert not [r for r in world.requests["storage"] if "Range" in r.headers]
+
+
+def test_blobs_are_fetched_three_at_a_time(world: World, server_cert: Issued) -> None:
+    layers = [Blob(OCI_LAYER, bytes([65 + i]) * 1000) for i in range(6)]
+    image = Image("amd64", layers=layers)
+    world.serve_image("ns/app", "1.0", image)
+    active, peak = [0], [0]
+    lock = threading.Lock()
+
+    def slow(request: Request) -> Response:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.3)
+        with lock:
+            active[0] -= 1
+        data = next(b.data for b in image.blobs if world.storage_path(b.digest) == request.path)
+        return Response(data, content_type="application/octet-stream")
+
+    # A storage host that answers requests side by side, to see how many come at once.
+    storage = HTTPServer(
+        host="127.0.0.1", port=0, ssl_context=tls_context(server_cert), threaded=True
+    )
+    storage.expect_request(re.compile(".*")).respond_with_handler(slow)
+    storage.start()
+    try:
+        for blob in image.blobs:
+            location = world.signed_url(blob.digest).replace(
+                f":{world.storage.port}/", f":{storage.port}/", 1
+            )
+            world.route(
+                "registry",
+                "GET",
+                f"/v2/ns/app/blobs/{blob.digest}",
+                lambda r, at=location: Response("", status=307, headers={"Location": at}),
+            )
+        assert_passed(world.run(world.ref("ns/app:1.0")))
+    finally:
+        storage.stop()
+    assert peak[0] == 3  # docker's max-concurrent-downloads
+
+
+@pytest.mark.parametrize("size", ["lots", "-1M", "1X"])
+def test_a_bad_max_download_is_bad_input(world: World, size: str) -> None:
+    result = world.run(world.ref("ns/app:1.0"), "--max-download", size)
+    assert result.code == 2 and "--max-download" in result.stderr

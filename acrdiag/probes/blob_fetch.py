@@ -1,217 +1,141 @@
-"""Step 7: download the blob from storage and verify its size and sha256.
+"""Step 7: fetch what the puller downloads, and verify it.
 
-No credentials go to storage, ever: Authorization is sent only when a hop is the
-registry's own origin (scheme, host and port), stricter than Go's same-host rule
-(the OCI spec forbids forwarding it across hosts, and OSS/S3 reject a request
-carrying both a signed URL and an Authorization header).
+Every blob step 5 selected (by default the config and all layers) is fetched
+from where step 6 found it, three at a time as docker does by default. Blobs
+are downloaded in full, streamed and hashed, within --max-download and while
+the deadline allows; beyond that a ranged GET of the first bytes proves the
+object exists and is readable. The first blob, in manifest order, that fails
+decides the cause.
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 
-import httpx
+from acrdiag.context import BlobRoute, RunContext
+from acrdiag.probes.base import StepFailed, human_size, short_digest
+from acrdiag.probes.blob_download import Fetched, fetch
 
-from acrdiag.causes import Cause
-from acrdiag.context import RunContext
-from acrdiag.net.errors import NetFailure
-from acrdiag.net.session import REDIRECT_STATUSES, host_of
-from acrdiag.net.urls import same_origin
-from acrdiag.probes.base import StepFailed, human_size, net_failed
-from acrdiag.redact import redact_url, url_secrets
-from acrdiag.registry.manifests import Descriptor
-from acrdiag.registry.storage_errors import classify_storage_error, parse_storage_error
-
-_REDIRECT_HINTS = [
-    "the storage or CDN behind the registry redirects wrongly; give support the "
-    "hops above and the request IDs"
-]
-_STORAGE_HINTS = {
-    Cause.URL_EXPIRED: [
-        "storage judged the signed URL expired by its own clock (the local clock plays no "
-        "part): the registry's and storage's clocks disagree, a cache replayed an old "
-        "redirect (see step 6), or the download took longer than the URL's lifetime"
-    ],
-    Cause.SIGNATURE_MISMATCH: [
-        "something between you and storage changed the signed URL (a "
-        "proxy re-encoding the query string), or the registry's storage "
-        "keys are wrong"
-    ],
-    Cause.AUTH_HEADER_CONFLICT: [
-        "an Authorization header reached storage with the signed URL: a "
-        "proxy or client forwards it across the redirect; it must not"
-    ],
-    Cause.ACCESS_DENIED: [
-        "storage refused the signed URL: give support the instance ID, bucket "
-        "and request ID below (bucket policy, ACL or VPC endpoint policy)"
-    ],
-    Cause.STORAGE_OBJECT_MISSING: [
-        "the registry points at an object storage does not have: "
-        "open a ticket with the bucket, digest and request ID below"
-    ],
-}
+# docker's max-concurrent-downloads default.
+PARALLEL_DOWNLOADS = 3
+# A full download expected to take more than this share of the time left is only reached.
+_DEADLINE_SHARE = 0.5
 
 
 def run(ctx: RunContext) -> str:
-    blob = ctx.facts.blob
-    assert blob is not None
-    if ctx.facts.direct_blob is not None:
-        return _download(ctx, ctx.facts.direct_blob, ctx.reference.api_host, blob)
-    assert ctx.facts.redirect_url is not None
-    response = _open(ctx, ctx.facts.redirect_url)
-    final = str(response.request.url)
-    for value in url_secrets(final):
-        ctx.keep_secret(value)
-    if response.status_code in REDIRECT_STATUSES:
-        raise StepFailed(
-            Cause.PROTOCOL_ERROR,
-            f"{host_of(final)} redirected to an unusable URL "
-            f"{redact_url(response.headers.get('location', '(none)'))}",
-            _REDIRECT_HINTS,
-        )
-    if response.status_code != 200:
-        _storage_error(ctx, response)
-    return _download(ctx, response, host_of(final), blob)
+    routes = ctx.facts.routes
+    planner = _Planner(ctx)
+    if len(routes) == 1:
+        outcomes: list[Fetched | StepFailed] = [_attempt(ctx, planner, routes[0])]
+    else:
+        outcomes = _in_parallel(ctx, routes, planner)
+    pairs = zip(routes, outcomes, strict=True)
+    ctx.step.evidence["blobs"] = [_shown(route, outcome) for route, outcome in pairs]
+    _raise_first_failure(ctx, routes, outcomes)
+    fetched = [o for o in outcomes if isinstance(o, Fetched)]
+    ctx.step.evidence["download"] = fetched[0].evidence
+    return _summary(ctx, fetched)
 
 
-def _open(ctx: RunContext, url: str) -> httpx.Response:
-    """The storage answer at the end of the redirects."""
-    registry = ctx.facts.registry_url
-    headers = {}
-    if same_origin(url, registry) and ctx.facts.authorization:
-        headers["Authorization"] = ctx.facts.authorization
+class _Planner:
+    """Decides, blob by blob, a full download or a ranged read: by byte budget and time."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self._deadline = ctx.session.deadline
+        self._left = ctx.options.max_download  # None: no budget
+        self._bytes = 0
+        self._seconds = 0.0
+
+    def why_not_full(self, size: int) -> str | None:
+        """None for a full download, else why only the first bytes are read."""
+        if self._left is not None:
+            if size > self._left:
+                return "past --max-download"
+            self._left -= size
+        rate = self._bytes / self._seconds if self._seconds > 0 else None
+        if rate and size / rate > self._deadline.remaining() * _DEADLINE_SHARE:
+            return "no time left before --deadline"
+        return None
+
+    def measured(self, fetched: Fetched) -> None:
+        if fetched.outcome == "verified":
+            self._bytes += fetched.bytes
+            self._seconds += fetched.seconds
+
+
+def _attempt(ctx: RunContext, planner: _Planner, route: BlobRoute) -> Fetched | StepFailed:
+    why_not = planner.why_not_full(route.blob.size)
     try:
-        response: httpx.Response = ctx.resources.enter_context(
-            ctx.session.open_following(
-                url,
-                headers=headers,
-                keep_authorization=lambda _, hop: same_origin(hop, registry),
-            )
-        )
-    except NetFailure as failure:
-        hop = "registry" if failure.host == ctx.reference.api_host else "storage"
-        raise net_failed(ctx, failure, hop) from failure
-    return response
+        fetched = fetch(ctx, route, full=why_not is None)
+    except StepFailed as failed:
+        return failed
+    if why_not is not None:
+        fetched.evidence["why_not_in_full"] = why_not
+    planner.measured(fetched)
+    return fetched
 
 
-def _storage_error(ctx: RunContext, response: httpx.Response) -> None:
-    status = response.status_code
-    host = host_of(str(response.request.url))
-    try:
-        body = ctx.session.read_body(response, 64 * 1024)
-    except NetFailure:
-        body = b""
-    error = parse_storage_error(body, dict(response.headers))
-    cause = classify_storage_error(error, status) if error else _by_status(status)
-    shown: dict[str, Any] = {"status": status, "host": host}
-    if error is not None:
-        shown.update(
-            {
-                "code": error.code,
-                "message": error.message,
-                "ec": error.ec,
-                "request_id": error.request_id,
-                "host_id": error.host_id,
-            }
-        )
-        if error.request_id:
-            ctx.step.add_request_id("RequestId", error.request_id)
-    ctx.step.evidence["storage_error"] = shown
-    said = f" {error.code}: {error.message}" if error and error.code else ""
-    ec = f" (EC {error.ec})" if error and error.ec else ""
-    raise StepFailed(
-        cause, f"storage {host} answered {status}{said}{ec}", _STORAGE_HINTS.get(cause, [])
-    )
+def _in_parallel(
+    ctx: RunContext, routes: list[BlobRoute], planner: _Planner
+) -> list[Fetched | StepFailed]:
+    attempt = partial(_attempt, ctx, planner)
+    with ThreadPoolExecutor(PARALLEL_DOWNLOADS, thread_name_prefix="blob") as pool:
+        futures: list[Future[Fetched | StepFailed]] = [pool.submit(attempt, r) for r in routes]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            # Ctrl-C, or a crash: every wait of the workers ends now, so the pool can close.
+            ctx.session.deadline.cancel()
+            raise
 
 
-def _by_status(status: int) -> Cause:
-    if status == 403:
-        return Cause.ACCESS_DENIED
-    if status == 404:
-        return Cause.STORAGE_OBJECT_MISSING
-    return Cause.SERVER_ERROR if status >= 500 else Cause.HTTP_ERROR
-
-
-def _download(ctx: RunContext, response: httpx.Response, host: str, blob: Descriptor) -> str:
-    hasher = hashlib.sha256()
-    size = 0
-    started = time.monotonic()
-    try:
-        for chunk in ctx.session.iter_raw(response):
-            size += len(chunk)
-            if size > blob.size:
-                raise StepFailed(
-                    Cause.SIZE_MISMATCH,
-                    f"{host} sent more than the {blob.size:,} bytes the manifest declares",
-                    _corrupt_hints(ctx),
-                )
-            hasher.update(chunk)
-    except NetFailure as failure:
-        _interrupted(ctx, failure, size, blob, host)
-    elapsed = max(time.monotonic() - started, 1e-6)
-    digest = "sha256:" + hasher.hexdigest()
-    rate = size / elapsed / 1e6
-    ctx.step.evidence["download"] = {
-        "host": host,
-        "bytes": size,
-        "expected_bytes": blob.size,
-        "seconds": round(elapsed, 4),
-        "mb_per_s": round(rate, 2),
-        "sha256": digest,
-    }
-    if size != blob.size:
-        raise StepFailed(
-            Cause.SIZE_MISMATCH,
-            f"{host} sent {size:,} bytes, the manifest declares {blob.size:,}",
-            _corrupt_hints(ctx),
-        )
-    if blob.digest.startswith("sha256:") and digest != blob.digest:
-        raise StepFailed(
-            Cause.DIGEST_MISMATCH,
-            f"the blob from {host} hashes to {digest}, not {blob.digest}",
-            _corrupt_hints(ctx),
-        )
-    return (
-        f"downloaded {human_size(size)} from {host} in {elapsed:.2f} s "
-        f"({rate:.1f} MB/s); sha256 verified"
-    )
-
-
-def _interrupted(
-    ctx: RunContext, failure: NetFailure, size: int, blob: Descriptor, host: str
+def _raise_first_failure(
+    ctx: RunContext, routes: list[BlobRoute], outcomes: list[Fetched | StepFailed]
 ) -> None:
-    progress = f"after {size:,} of {blob.size:,} bytes"
-    ctx.step.evidence["download"] = {
-        "host": failure.host,
-        "bytes": size,
-        "expected_bytes": blob.size,
-    }
-    if failure.cause is Cause.CONNECTION_RESET:
-        raise StepFailed(
-            Cause.TRUNCATED,
-            f"the download from {failure.host} ended {progress}: {failure.message}",
-            [
-                "the connection to storage was cut: a proxy or "
-                "firewall idle timeout, or an unstable path; "
-                "docker retries, but this node's path is weak"
-            ],
-        )
-    if failure.cause is Cause.READ_TIMEOUT:
-        raise StepFailed(
-            Cause.READ_TIMEOUT,
-            f"the download from {failure.host} stalled {progress}",
-            ["storage stopped sending: throughput to this host is the problem"],
-        )
-    raise net_failed(ctx, failure, "registry" if host == ctx.reference.api_host else "storage")
+    for index, (route, outcome) in enumerate(zip(routes, outcomes, strict=True)):
+        if not isinstance(outcome, StepFailed):
+            continue
+        if len(routes) > 1:
+            which = _which(route, index, len(routes))
+            outcome.summary = f"{which}: {outcome.summary}"
+        raise outcome
 
 
-def _corrupt_hints(ctx: RunContext) -> list[str]:
-    redirect = ctx.facts.redirect
-    bucket = (redirect.bucket if redirect else None) or "the bucket"
-    return [
-        f"the object in {bucket} does not match its digest: storage corruption, or a caching "
-        "proxy/CDN serving other content; open a ticket with the digest, bucket and request "
-        "IDs below"
-    ]
+def _which(route: BlobRoute, index: int, count: int) -> str:
+    kind = "config" if index == 0 else f"layer {index} of {count - 1}"
+    return f"blob {short_digest(route.blob.digest)} ({kind})"
+
+
+def _shown(route: BlobRoute, outcome: Fetched | StepFailed) -> dict[str, object]:
+    out: dict[str, object] = {"digest": route.blob.digest, "size": route.blob.size}
+    if isinstance(outcome, StepFailed):
+        out.update(outcome="failed", cause=outcome.cause.value)
+    else:
+        out.update(outcome=outcome.outcome, host=outcome.host, bytes=outcome.bytes)
+    return out
+
+
+def _summary(ctx: RunContext, fetched: list[Fetched]) -> str:
+    verified = [f for f in fetched if f.outcome == "verified"]
+    reached = [f for f in fetched if f.outcome == "reached"]
+    hosts = ", ".join(dict.fromkeys(f.host for f in fetched))
+    size = sum(f.bytes for f in verified)
+    seconds = max(sum(f.seconds for f in verified), 1e-6)
+    rate = size / seconds / 1e6
+    if len(fetched) == 1 and verified:
+        return (
+            f"downloaded {human_size(size)} from {hosts} in {seconds:.2f} s "
+            f"({rate:.1f} MB/s); sha256 verified"
+        )
+    text = f"downloaded {_count(verified)} ({human_size(size)}) from {hosts}"
+    if verified:
+        text += f" in {seconds:.2f} s ({rate:.1f} MB/s); sha256 verified"
+    if reached:
+        why = ", ".join(dict.fromkeys(str(f.evidence.get("why_not_in_full")) for f in reached))
+        text += f"; {_count(reached)} only reached, its first bytes read ({why})"
+    return text
+
+
+def _count(items: list[Fetched]) -> str:
+    return f"{len(items)} blob" if len(items) == 1 else f"{len(items)} blobs"

@@ -19,7 +19,7 @@ from acrdiag.registry.manifests import (
     ManifestError,
     ParsedManifest,
     UnsupportedMediaTypeError,
-    choose_blob,
+    choose_blobs,
     parse_manifest,
     platform_label,
     select_platform,
@@ -54,9 +54,8 @@ def run(ctx: RunContext) -> str:
                 "the image with a current docker/buildx"
             ],
         )
-    blob = _choose_blob(ctx, image)
+    ctx.facts.blobs = _choose_blobs(ctx, image)
     ctx.facts.manifest = image
-    ctx.facts.blob = blob
     total = sum(layer.size for layer in image.layers)
     layers = _plural(len(image.layers), "layer")
     return f"{_name(ctx)}: {_kind_text(top)}{via}; {layers}, {human_size(total)}"
@@ -204,22 +203,30 @@ def _select(ctx: RunContext, index: ParsedManifest) -> Descriptor:
     return chosen
 
 
-def _choose_blob(ctx: RunContext, image: ParsedManifest) -> Descriptor:
+def _choose_blobs(ctx: RunContext, image: ParsedManifest) -> list[Descriptor]:
     try:
-        blob = choose_blob(image, ctx.options.blob)
+        blobs = choose_blobs(image, ctx.options.blob)
     except ManifestError as exc:
         raise StepFailed(
             Cause.BLOB_UNKNOWN,
             f"--blob {ctx.options.blob}: {exc}",
-            ["use --blob smallest, largest, or a digest listed in the manifest"],
+            ["use --blob all, smallest, largest, or a digest listed in the manifest"],
         ) from exc
-    ctx.step.evidence["blob"] = {
+    shown = [_blob_evidence(blob, ctx.options.blob) for blob in blobs]
+    if len(blobs) == 1:
+        ctx.step.evidence["blob"] = shown[0]
+    else:
+        ctx.step.evidence["blobs"] = shown
+    return blobs
+
+
+def _blob_evidence(blob: Descriptor, chosen_by: str) -> dict[str, Any]:
+    return {
         "digest": blob.digest,
         "size": blob.size,
         "media_type": blob.media_type,
-        "chosen_by": ctx.options.blob,
+        "chosen_by": chosen_by,
     }
-    return blob
 
 
 def _describe(manifest: ParsedManifest, digest: str) -> dict[str, Any]:

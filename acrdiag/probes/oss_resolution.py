@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from acrdiag.causes import Cause
-from acrdiag.context import RunContext
+from acrdiag.context import BlobRoute, RunContext
 from acrdiag.evidence import shorten
 from acrdiag.hints import lookup_hints
 from acrdiag.net.clocks import LOCAL, STALE_AFTER_S, JudgingClock, parse_http_date
@@ -22,6 +22,7 @@ from acrdiag.net.urls import resolve_redirect
 from acrdiag.probes.base import CLOCK_HINT, StepFailed, net_failed, short_digest
 from acrdiag.probes.registry_status import raise_for_status
 from acrdiag.redact import redact_url, url_secrets
+from acrdiag.registry.manifests import Descriptor
 from acrdiag.registry.storage import (
     LocationError,
     StorageLocation,
@@ -38,8 +39,31 @@ _DNS_REMAP = {
 
 
 def run(ctx: RunContext) -> str:
-    blob = ctx.facts.blob
-    assert blob is not None
+    blobs = ctx.facts.blobs
+    # One blob's open answer is kept for step 7 (no second request); several would each
+    # hold a connection, so then step 7 asks again.
+    routes = [_route(ctx, blob, keep_open=len(blobs) == 1) for blob in blobs]
+    ctx.facts.routes = routes
+    ctx.step.evidence["blobs"] = [_route_evidence(r) for r in routes]
+    redirected = [r for r in routes if r.location is not None]
+    if not redirected:
+        ctx.environment.proxies["storage"] = "none: the registry serves blobs itself"
+        return f"the registry serves {_blobs_text(blobs)} itself (200, no redirect)"
+    first = redirected[0]
+    assert first.location is not None and first.url is not None
+    ctx.facts.redirect_url, ctx.facts.redirect = first.url, first.location
+    summary = _resolve(ctx, first, redirected[1:])
+    return summary if len(blobs) == 1 else f"{summary}; {_blobs_text(blobs)}"
+
+
+def _blobs_text(blobs: list[Descriptor]) -> str:
+    if len(blobs) == 1:
+        return short_digest(blobs[0].digest)
+    return f"{len(blobs)} blobs"
+
+
+def _route(ctx: RunContext, blob: Descriptor, keep_open: bool) -> BlobRoute:
+    """Where the registry sends the puller for ``blob``: storage, or nowhere (200)."""
     url = f"{ctx.facts.registry_url}/v2/{ctx.reference.repository}/blobs/{blob.digest}"
     # The session asks for identity: if the registry serves the blob itself, step 7 hashes
     # exactly these bytes.
@@ -51,11 +75,13 @@ def run(ctx: RunContext) -> str:
     except NetFailure as failure:
         raise net_failed(ctx, failure, "registry") from failure
     status = response.status_code
-    ctx.step.evidence["status"] = status
+    ctx.step.evidence.setdefault("status", status)
     if status == 200:
-        ctx.facts.direct_blob = response  # step 7 reads it: no second request
-        ctx.environment.proxies["storage"] = "none: the registry serves blobs itself"
-        return f"the registry serves {short_digest(blob.digest)} itself (200, no redirect)"
+        if keep_open:
+            ctx.facts.direct_blob = response  # step 7 reads it: no second request
+        else:
+            response.close()
+        return BlobRoute(blob, status)
     if status not in REDIRECT_STATUSES:
         answer = ctx.session.exchange(response, 64 * 1024)
         raise_for_status(ctx, answer, f"blob {short_digest(blob.digest)}", Cause.BLOB_UNKNOWN)
@@ -64,13 +90,20 @@ def run(ctx: RunContext) -> str:
             f"blob {short_digest(blob.digest)}: unexpected {status}",
             ["a registry answers a blob GET with 200 or a redirect to storage"],
         )
-    location = _location(ctx, url, response.headers.get("location"))
     response.close()
-    clock = _issue_clock(ctx, response.headers.get("date"))
-    return _resolve(ctx, location, status, clock)
+    absolute, location = _location(ctx, url, response.headers.get("location"))
+    return BlobRoute(blob, status, absolute, location, response.headers.get("date"))
 
 
-def _location(ctx: RunContext, url: str, header: str | None) -> StorageLocation:
+def _route_evidence(route: BlobRoute) -> dict[str, Any]:
+    out: dict[str, Any] = {"digest": route.blob.digest, "size": route.blob.size}
+    out["status"] = route.status
+    if route.location is not None:
+        out["host"] = route.location.host
+    return out
+
+
+def _location(ctx: RunContext, url: str, header: str | None) -> tuple[str, StorageLocation]:
     if not header:
         raise StepFailed(
             Cause.NO_LOCATION,
@@ -90,9 +123,7 @@ def _location(ctx: RunContext, url: str, header: str | None) -> StorageLocation:
             f"the redirect's Location is unusable: {exc}",
             ["the registry's storage redirect is misconfigured"],
         ) from exc
-    ctx.facts.redirect_url = absolute
-    ctx.facts.redirect = location
-    return location
+    return absolute, location
 
 
 def _keep_signature(ctx: RunContext, url: str) -> None:
@@ -124,23 +155,37 @@ def _issue_clock(ctx: RunContext, date: str | None) -> JudgingClock:
     return JudgingClock(issued, "the registry's Date on the redirect")
 
 
-def _resolve(ctx: RunContext, location: StorageLocation, status: int, clock: JudgingClock) -> str:
+def _resolve(ctx: RunContext, first: BlobRoute, others: list[BlobRoute]) -> str:
+    location, url = first.location, first.url or ""
+    assert location is not None
+    clock = _issue_clock(ctx, first.date)
     now = clock.now
     ctx.step.evidence["redirect"] = _redirect_evidence(location, now)
     ctx.step.evidence["redirect"]["judged_by"] = {"clock": clock.name, "time": now.isoformat()}
-    _check_expiry(ctx, location, clock)
-    _check_object(ctx, location)
-    route = ctx.proxies.explain(ctx.facts.redirect_url or "")
-    ctx.environment.proxies["storage"] = route
-    proxy = ctx.proxies.proxy_for(ctx.facts.redirect_url or "")
-    if proxy is None:
-        where = ", ".join(_resolve_storage(ctx, location)[:2])
-    else:  # the proxy resolves the name, as it does for docker
-        where = f"via proxy {redact_url(proxy)}"
-        ctx.step.evidence["dns"] = {"host": location.host, "decided_by": where}
+    ctx.environment.proxies["storage"] = ctx.proxies.explain(url)
+    where = ""
+    for route in (first, *others):
+        assert route.location is not None
+        if route is not first:
+            clock = _issue_clock(ctx, route.date)
+        _check_expiry(ctx, route.location, clock)
+        _check_object(ctx, route)
+        where = where or _reach(ctx, route)
     bucket = f"bucket {location.bucket} on " if location.bucket else ""
     left = _lifetime_text(location, now)
-    return f"{status} → {bucket}{location.host} ({location.endpoint_type}, {where}){left}"
+    kind = location.endpoint_type
+    return f"{first.status} → {bucket}{location.host} ({kind}, {where}){left}"
+
+
+def _reach(ctx: RunContext, route: BlobRoute) -> str:
+    """How the storage host is reached: its addresses, once per host, or the proxy."""
+    assert route.location is not None and route.url is not None
+    proxy = ctx.proxies.proxy_for(route.url)
+    if proxy is not None:  # the proxy resolves the name, as it does for docker
+        where = f"via proxy {redact_url(proxy)}"
+        ctx.step.evidence.setdefault("dns", {"host": route.location.host, "decided_by": where})
+        return where
+    return ", ".join(_resolve_storage(ctx, route.location)[:2])
 
 
 def _redirect_evidence(location: StorageLocation, now: datetime) -> dict[str, Any]:
@@ -199,19 +244,19 @@ def _expired_hint(ctx: RunContext, clock: JudgingClock) -> str:
 
 
 def _resolve_storage(ctx: RunContext, location: StorageLocation) -> list[str]:
-    lookup = ctx.resolver.lookup(location.host)
+    lookup = ctx.resolver.lookup(location.host)  # once per host and run (see net/dns.py)
     evidence = lookup.evidence()
     evidence["address_classes"] = {a: classify_address(a) for a in lookup.addresses[:8]}
-    ctx.step.evidence["dns"] = evidence
+    ctx.step.evidence.setdefault("dns", evidence)
     if not lookup.ok:
         _dns_failed(ctx, location, lookup)
     return lookup.addresses
 
 
-def _check_object(ctx: RunContext, location: StorageLocation) -> None:
+def _check_object(ctx: RunContext, route: BlobRoute) -> None:
     """Registry storage paths name the blob: one naming another blob is a registry fault."""
-    blob = ctx.facts.blob
-    if location.path_digest and blob is not None and location.path_digest != blob.digest:
+    location, blob = route.location, route.blob
+    if location and location.path_digest and location.path_digest != blob.digest:
         ctx.step.warn(
             Cause.DIGEST_MISMATCH,
             f"the redirect points at the object of {short_digest(location.path_digest)}, "

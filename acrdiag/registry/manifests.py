@@ -119,6 +119,19 @@ def select_platform(index: ParsedManifest, platform: Platform) -> Descriptor | N
     return None
 
 
+def choose_blobs(manifest: ParsedManifest, mode: str) -> list[Descriptor]:
+    """The blobs to fetch: "all" (config, then layers, each digest once, as docker fetches
+    them) or the one choose_blob() picks."""
+    if mode != "all":
+        return [choose_blob(manifest, mode)]
+    choose_blob(manifest, "smallest")  # the same error for a manifest without blobs
+    assert manifest.config is not None
+    unique: dict[str, Descriptor] = {}
+    for desc in (manifest.config, *manifest.layers):
+        unique.setdefault(desc.digest, desc)
+    return list(unique.values())
+
+
 def choose_blob(manifest: ParsedManifest, mode: str) -> Descriptor:
     """The blob to download: "smallest", "largest" or a given digest, from config + layers."""
     if manifest.kind != "image" or manifest.config is None:

@@ -260,14 +260,26 @@ def test_healthy_private_pull(lab: Lab, out_dir: Path) -> None:
     manifest = run.step("manifest")["evidence"]
     assert manifest["selected_platform"] == "linux/amd64"
     assert manifest["platform_manifest"]["digest"] == amd.digest
-    smallest = min(amd.layers, key=lambda b: b.size)
-    assert manifest["blob"]["digest"] == smallest.digest
+    # What docker downloads: the config and every layer, each verified.
+    wanted = list(dict.fromkeys(b.digest for b in (amd.config, *amd.layers)))
+    assert [b["digest"] for b in manifest["blobs"]] == wanted
+    fetched = run.step("blob_fetch")["evidence"]["blobs"]
+    assert [(b["digest"], b["outcome"]) for b in fetched] == [(d, "verified") for d in wanted]
+    assert run.support["storage_endpoint"] == "oss-cn-hangzhou.aliyuncs.com"
+    # the leak check had something to find: the run's token and its signed URLs
+    assert "a token issued during the run" in run.secrets.values()
+    assert len(run.signatures_used) == len(wanted) and run.signatures_used <= run.secrets.keys()
+
+
+def test_healthy_cheap_check_fetches_only_the_smallest_blob(lab: Lab, out_dir: Path) -> None:
+    run = diagnose(lab, out_dir, lab.ref("ns/app:1.0"), extra=("--blob", "smallest"))
+    assert_ok(run)
+    amd = lab.images["ns/app:1.0"].manifest("linux/amd64")
+    smallest = min((amd.config, *amd.layers), key=lambda b: b.size)
+    assert run.step("manifest")["evidence"]["blob"]["digest"] == smallest.digest
     download = run.step("blob_fetch")["evidence"]["download"]
     assert (download["bytes"], download["sha256"]) == (smallest.size, smallest.digest)
-    assert run.support["storage_endpoint"] == "oss-cn-hangzhou.aliyuncs.com"
-    # the leak check had something to find: the run's token and its signed URL
-    assert "a token issued during the run" in run.secrets.values()
-    assert len(run.signatures_used) == 1 and run.signatures_used <= run.secrets.keys()
+    assert len(run.signatures_used) == 1
 
 
 def test_healthy_pull_of_another_platform(lab: Lab, out_dir: Path) -> None:
@@ -278,7 +290,7 @@ def test_healthy_pull_of_another_platform(lab: Lab, out_dir: Path) -> None:
     manifest = run.step("manifest")["evidence"]
     assert manifest["selected_platform"] == "linux/arm64/v8"
     assert manifest["platform_manifest"]["digest"] == arm.digest
-    assert manifest["blob"]["digest"] in {b.digest for b in arm.layers}
+    assert {b["digest"] for b in manifest["blobs"]} == {b.digest for b in (arm.config, *arm.layers)}
 
 
 def test_healthy_pull_of_a_plain_manifest(lab: Lab, out_dir: Path) -> None:
@@ -503,6 +515,28 @@ def test_blob_overwritten_in_storage(lab: Lab, out_dir: Path) -> None:
     failed = assert_failed_at(run, "blob_fetch", "digest_mismatch")
     assert failed["evidence"]["download"]["bytes"] == config.size
     assert config.digest in failed["summary"]
+    assert_support(lab, run, learned_up_to=7)
+
+
+def test_a_corrupted_layer_that_is_not_the_config_fails_step_7(lab: Lab, out_dir: Path) -> None:
+    layers = lab.images["ns/app:1.0"].manifest("linux/amd64").layers
+    layer = max(layers, key=lambda b: b.size)
+    with lab.overwrite_blob(layer.digest):
+        run = diagnose(lab, out_dir, lab.ref("ns/app:1.0"))  # every blob, by default
+    failed = assert_failed_at(run, "blob_fetch", "digest_mismatch")
+    assert f"blob {layer.digest[:19]} (layer" in failed["summary"]
+    shown = {b["digest"]: b["outcome"] for b in failed["evidence"]["blobs"]}
+    assert shown.pop(layer.digest) == "failed"
+    assert set(shown.values()) == {"verified"}
+    assert_support(lab, run, learned_up_to=7)
+
+
+def test_a_layer_gone_from_storage_fails_step_7(lab: Lab, out_dir: Path) -> None:
+    layer = lab.images["ns/app:1.0"].manifest("linux/amd64").layers[-1]
+    with lab.remove_blob(layer.digest):
+        run = diagnose(lab, out_dir, lab.ref("ns/app:1.0"))
+    failed = assert_failed_at(run, "blob_fetch", "storage_object_missing")
+    assert failed["evidence"]["storage_error"]["code"] == "NoSuchKey"
     assert_support(lab, run, learned_up_to=7)
 
 

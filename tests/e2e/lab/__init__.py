@@ -544,6 +544,9 @@ class Lab:
                     "v4auth": True,
                 },
                 "redirect": {"disable": False},
+                # As deployed registries do: a blob it has seen is not stat'ed in storage again,
+                # so an object removed behind its back is found by the puller (step 7).
+                "cache": {"blobdescriptor": "inmemory"},
                 "delete": {"enabled": True},
                 "maintenance": {"uploadpurging": {"enabled": False}},
             },
@@ -920,6 +923,22 @@ class Lab:
             self._dropped[key] -= 1
             if not self._dropped[key]:
                 self._nft(f"delete element ip acrdiag_lab blocked {element}")
+
+    @contextlib.contextmanager
+    def remove_blob(self, digest: str) -> Iterator[None]:
+        """Delete a blob's object from storage behind the registry's back; put it back after."""
+        key = self.blob_key(digest)
+        scratch = Path(tempfile.mkdtemp(dir=self.tmp))
+        try:
+            original = scratch / "original"
+            original.write_bytes(self.blob_data(digest))
+            self._storage_tool("delete", BUCKET, key)
+            try:
+                yield
+            finally:
+                self._storage_tool("put", BUCKET, key, str(original))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     @contextlib.contextmanager
     def overwrite_blob(self, digest: str, data: bytes | None = None) -> Iterator[bytes]:

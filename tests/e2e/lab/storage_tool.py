@@ -3,6 +3,7 @@
 `python -m tests.e2e.lab.storage_tool ADDR HOST CA_FILE create-bucket BUCKET REGION`
 `python -m tests.e2e.lab.storage_tool ADDR HOST CA_FILE put BUCKET KEY FILE`
 `python -m tests.e2e.lab.storage_tool ADDR HOST CA_FILE get BUCKET KEY FILE`
+`python -m tests.e2e.lab.storage_tool ADDR HOST CA_FILE delete BUCKET KEY`
 
 moto does not check signatures, so plain path-style requests with the storage `Host` suffice,
 but it files buckets by the partition of the region in the credential scope: a `cn-*` region is
@@ -63,6 +64,10 @@ def main(argv: list[str]) -> int:
         status, data = request(
             addr, host, ca_file, "PUT", f"/{bucket}/{key}", Path(file).read_bytes()
         )
+    elif op == "delete":
+        bucket, key = rest
+        status, data = request(addr, host, ca_file, "DELETE", f"/{bucket}/{key}")
+        status = 200 if status == 204 else status
     elif op == "get":
         bucket, key, file = rest
         status, data = request(addr, host, ca_file, "GET", f"/{bucket}/{key}")
