@@ -2,7 +2,8 @@
 
 These strings are public API: reports, tests, docs and users' scripts match on
 them. Add codes freely; never rename or remove one without bumping the report's
-schema_version.
+schema_version. Network causes are the same at every hop (a token service refusing
+connections is tcp_refused at step 3); the step and the evidence's "hop" say where.
 """
 
 from __future__ import annotations
@@ -44,8 +45,6 @@ class Cause(StrEnum):
     UNSUPPORTED_SCHEME = "unsupported_scheme"
     INSECURE_REALM = "insecure_realm"
     # Step 3.
-    REALM_UNRESOLVABLE = "realm_unresolvable"
-    REALM_UNREACHABLE = "realm_unreachable"
     AUTH_REQUIRED = "auth_required"
     BAD_CREDENTIALS = "bad_credentials"
     FORBIDDEN = "forbidden"
@@ -72,8 +71,6 @@ class Cause(StrEnum):
     # Step 6.
     BLOB_UNKNOWN = "blob_unknown"
     NO_LOCATION = "no_location"
-    REDIRECT_HOST_NXDOMAIN = "redirect_host_nxdomain"
-    REDIRECT_DNS_TIMEOUT = "redirect_dns_timeout"
     URL_EXPIRED = "url_expired"
     URL_EXPIRING = "url_expiring"
     STALE_REDIRECT = "stale_redirect"
@@ -120,8 +117,6 @@ DESCRIPTIONS: dict[Cause, str] = {
     Cause.MALFORMED_CHALLENGE: "the WWW-Authenticate header cannot be parsed or lacks a realm",
     Cause.UNSUPPORTED_SCHEME: "the registry asks for an authentication scheme pullers do not speak",
     Cause.INSECURE_REALM: "the token service is plain http for an https registry",
-    Cause.REALM_UNRESOLVABLE: "the token service host does not resolve",
-    Cause.REALM_UNREACHABLE: "the token service host cannot be reached",
     Cause.AUTH_REQUIRED: "the registry requires credentials and none were given",
     Cause.BAD_CREDENTIALS: "the token service rejected the username or password",
     Cause.FORBIDDEN: "the server refused access (403)",
@@ -146,8 +141,6 @@ DESCRIPTIONS: dict[Cause, str] = {
     Cause.UNSUPPORTED_MEDIA_TYPE: "the manifest's media type is not one pullers understand",
     Cause.BLOB_UNKNOWN: "the registry does not know the blob",
     Cause.NO_LOCATION: "a blob redirect without a Location header",
-    Cause.REDIRECT_HOST_NXDOMAIN: "the storage host in the blob redirect does not resolve",
-    Cause.REDIRECT_DNS_TIMEOUT: "resolving the storage host timed out",
     Cause.URL_EXPIRED: "the signed storage URL is expired",
     Cause.URL_EXPIRING: "the signed storage URL has little lifetime left",
     Cause.STALE_REDIRECT: "the blob redirect is a cached answer replayed long after it was issued",

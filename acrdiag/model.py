@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from acrdiag.causes import Cause
 
-SCHEMA_VERSION = 1
+# 2: per-hop network causes replaced realm_unresolvable, realm_unreachable,
+# redirect_host_nxdomain and redirect_dns_timeout (README "Cause codes").
+SCHEMA_VERSION = 2
 
 
 class Status(StrEnum):

@@ -8,7 +8,7 @@ import json
 from werkzeug import Request, Response
 
 from tests.support.assertions import assert_failed_at, assert_passed
-from tests.support.servers import blackhole_port
+from tests.support.servers import blackhole_port, closed_port
 from tests.support.world import PASSWORD, REALM_HOST, SERVICE, STORAGE_HOST, USER, World
 
 
@@ -51,23 +51,25 @@ def test_anonymous_token_request_sends_no_credentials(world: World) -> None:
     assert result.report["environment"]["credentials"].startswith("anonymous")
 
 
-def test_realm_host_not_in_dns_is_realm_unresolvable(world: World) -> None:
+def test_realm_host_not_in_dns_is_dns_nxdomain_at_step_3(world: World) -> None:
     _realm(world, f"https://dockerauth-gone.cn-hangzhou.aliyuncs.com:{world.realm.port}/auth")
-    failed = assert_failed_at(
-        world.run(world.ref("ns/app:1.0")), "auth_endpoint", "realm_unresolvable"
-    )
-    assert failed["evidence"]["failure"]["transport_cause"] == "dns_nxdomain"
+    failed = assert_failed_at(world.run(world.ref("ns/app:1.0")), "auth_endpoint", "dns_nxdomain")
+    assert failed["evidence"]["failure"]["hop"] == "token service"
 
 
-def test_realm_dropping_packets_is_realm_unreachable_with_separate_host_hint(
-    world: World,
-) -> None:
+def test_realm_dropping_packets_is_tcp_timeout_with_separate_host_hint(world: World) -> None:
     with blackhole_port() as port:
         _realm(world, f"https://{REALM_HOST}:{port}/auth")
         result = world.run(world.ref("ns/app:1.0"), timeout=1)
-    failed = assert_failed_at(result, "auth_endpoint", "realm_unreachable")
-    assert failed["evidence"]["failure"]["transport_cause"] == "tcp_timeout"
+    failed = assert_failed_at(result, "auth_endpoint", "tcp_timeout")
+    assert failed["evidence"]["failure"]["hop"] == "token service"
     assert any("separate host" in h for h in failed["hints"])
+
+
+def test_realm_refusing_connections_is_tcp_refused_not_hidden(world: World) -> None:
+    _realm(world, f"https://{REALM_HOST}:{closed_port()}/auth")
+    failed = assert_failed_at(world.run(world.ref("ns/app:1.0")), "auth_endpoint", "tcp_refused")
+    assert failed["evidence"]["failure"]["hop"] == "token service"
 
 
 def test_wrong_password_is_bad_credentials_and_quotes_the_server(world: World) -> None:

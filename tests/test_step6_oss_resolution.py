@@ -54,7 +54,7 @@ def test_storage_host_not_in_dns(world: World) -> None:
     world.healthy()
     del world.dns.records[STORAGE_HOST]
     result = world.run(world.ref("ns/app:1.0"))
-    failed = assert_failed_at(result, "oss_resolution", "redirect_host_nxdomain")
+    failed = assert_failed_at(result, "oss_resolution", "dns_nxdomain")
     assert result.report["support"]["bucket"] == BUCKET
     assert any("storage must be reachable too" in h for h in failed["hints"])
 
@@ -65,7 +65,7 @@ def test_storage_dns_timeout(world: World) -> None:
     started = time.monotonic()
     result = world.run(world.ref("ns/app:1.0"), timeout=1)
     assert time.monotonic() - started < 4
-    assert_failed_at(result, "oss_resolution", "redirect_dns_timeout")
+    assert_failed_at(result, "oss_resolution", "dns_timeout")
 
 
 def test_internal_oss_endpoint_from_a_vpc_pull_gets_the_vpc_dns_hint(world: World) -> None:
@@ -82,7 +82,7 @@ def test_internal_oss_endpoint_from_a_vpc_pull_gets_the_vpc_dns_hint(world: Worl
     vpc = "shop-registry-vpc.cn-hangzhou.cr.aliyuncs.com"
     world.dns.records[vpc] = ["127.0.0.1"]
     result = world.run(f"{vpc}:{world.registry.port}/ns/app:1.0", "--insecure")
-    failed = assert_failed_at(result, "oss_resolution", "redirect_host_nxdomain")
+    failed = assert_failed_at(result, "oss_resolution", "dns_nxdomain")
     assert result.report["support"]["storage_endpoint_type"] == "internal"
     assert any("inside the VPC" in h for h in failed["hints"])
 

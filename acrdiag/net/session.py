@@ -11,6 +11,7 @@ is parsed before acrdiag's own rules judge it.
 
 from __future__ import annotations
 
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -91,7 +92,8 @@ class HttpSession:
         timeout: float,
         deadline: Deadline,
     ) -> None:
-        self.recorder: Recorder | None = None
+        self._recorder: Recorder | None = None
+        self._thread = threading.local()
         self.clocks = ServerClocks()
         self.deadline = deadline
         self._timeout = timeout
@@ -108,6 +110,26 @@ class HttpSession:
                 "Accept-Encoding": "identity",
             }
         )
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """Where requests, phases and warnings go: the current step, or what
+        recording_into() set for this thread."""
+        mine: Recorder | None = getattr(self._thread, "recorder", None)
+        return mine if mine is not None else self._recorder
+
+    @recorder.setter
+    def recorder(self, recorder: Recorder | None) -> None:
+        self._recorder = recorder
+
+    @contextmanager
+    def recording_into(self, recorder: Recorder) -> Iterator[None]:
+        """This thread's exchanges go to ``recorder`` (a worker's own, merged in order later)."""
+        self._thread.recorder = recorder
+        try:
+            yield
+        finally:
+            self._thread.recorder = None
 
     def close(self) -> None:
         self.transport.close()
@@ -278,13 +300,14 @@ class HttpSession:
             entry["address"] = info.address
             entry["connection"] = "reused" if info.requests else "new"
             info.requests += 1
-        if self.recorder is None:
+        recorder = self.recorder
+        if recorder is None:
             return
-        self.recorder.add_request(entry)
+        recorder.add_request(entry)
         for name in REQUEST_ID_HEADERS:
             value = response.headers.get(name)
             if value:
-                self.recorder.add_request_id(name, value[:200])
+                recorder.add_request_id(name, value[:200])
 
     def _headers_for_redirect(
         self,
@@ -333,8 +356,9 @@ class HttpSession:
             )
 
     def _warn(self, cause: Cause, message: str, hint: str) -> None:
-        if self.recorder is not None:
-            self.recorder.warn(cause, message, hint)
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.warn(cause, message, hint)
 
     def _on_lookup(self, lookup: Lookup) -> None:
         self._phase("dns", lookup.duration_s)
@@ -342,8 +366,9 @@ class HttpSession:
     def _phase(self, name: str, seconds: float) -> None:
         if name in ("dns", "tcp", "tls"):
             self._connect_total += seconds
-        if self.recorder is not None:
-            self.recorder.add_phase(name, seconds)
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.add_phase(name, seconds)
 
 
 def _decoded(decoder: Any, chunk: bytes, room: int, url: str) -> Iterator[bytes]:

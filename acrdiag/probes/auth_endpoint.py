@@ -23,15 +23,6 @@ from acrdiag.registry.token import (
 )
 
 MAX_TOKEN_BODY = 1024 * 1024
-_REALM_REMAP = {
-    Cause.DNS_NXDOMAIN: Cause.REALM_UNRESOLVABLE,
-    Cause.DNS_NO_ANSWER: Cause.REALM_UNRESOLVABLE,
-    Cause.DNS_TIMEOUT: Cause.REALM_UNRESOLVABLE,
-    Cause.DNS_ERROR: Cause.REALM_UNRESOLVABLE,
-    Cause.TCP_REFUSED: Cause.REALM_UNREACHABLE,
-    Cause.TCP_TIMEOUT: Cause.REALM_UNREACHABLE,
-    Cause.TCP_UNREACHABLE: Cause.REALM_UNREACHABLE,
-}
 
 
 def run(ctx: RunContext) -> str:
@@ -111,7 +102,7 @@ def _bearer(ctx: RunContext) -> str:
             check_hop=lambda hop: _check_realm_redirect(ctx, hop, password=header is not None),
         )
     except NetFailure as failure:
-        raise net_failed(ctx, failure, "realm", _REALM_REMAP) from failure
+        raise net_failed(ctx, failure, "realm") from failure
     ctx.step.evidence["status"] = answer.status
     _check_status(ctx, answer)
     return _take_token(ctx, answer, realm)

@@ -7,7 +7,7 @@ from typing import Any
 
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
-from acrdiag.hints import network_hints
+from acrdiag.hints import HOP_NAMES, network_hints
 from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange
 from acrdiag.redact import redact_text, redact_url
@@ -34,21 +34,16 @@ class StepFailed(Exception):
         self.evidence = evidence or {}
 
 
-def net_failed(
-    ctx: RunContext,
-    failure: NetFailure,
-    hop: str,
-    remap: dict[Cause, Cause] | None = None,
-) -> StepFailed:
-    """A StepFailed for a network failure on ``hop`` (registry, realm or storage)."""
-    cause = (remap or {}).get(failure.cause, failure.cause)
-    evidence: dict[str, Any] = {"failure": {"phase": failure.phase, "host": failure.host}}
-    if cause is not failure.cause:
-        evidence["failure"]["transport_cause"] = failure.cause.value
+def net_failed(ctx: RunContext, failure: NetFailure, hop: str) -> StepFailed:
+    """A StepFailed for a network failure on ``hop`` (registry, realm or storage): the cause
+    says what happened, the same at every hop; the evidence says which hop."""
+    evidence: dict[str, Any] = {
+        "failure": {"hop": HOP_NAMES.get(hop, hop), "phase": failure.phase, "host": failure.host}
+    }
     if failure.proxy:
         evidence["failure"]["proxy"] = redact_url(failure.proxy)
     evidence["failure"].update(failure.evidence)
-    return StepFailed(cause, failure.message, network_hints(ctx, failure, hop), evidence)
+    return StepFailed(failure.cause, failure.message, network_hints(ctx, failure, hop), evidence)
 
 
 def server_message(body: bytes, limit: int = 300) -> str | None:

@@ -1,7 +1,8 @@
 """One blob of step 7: fetched from where step 6 found it, streamed and hashed.
 
-Runs in worker threads: it writes nothing into the step record but request IDs
-and secrets, and returns what it saw, or raises StepFailed carrying it.
+Runs in worker threads: what it records goes to the session's recorder for this
+thread (a record of its own, merged in blob order), and it returns what it saw, or
+raises StepFailed carrying it.
 No credentials go to storage, ever: Authorization is sent only when a hop is the
 registry's own origin (scheme, host and port), stricter than Go's same-host rule
 (the OCI spec forbids forwarding it across hosts, and OSS/S3 reject a request
@@ -138,8 +139,9 @@ def _storage_error(ctx: RunContext, response: httpx.Response) -> None:
                 "host_id": error.host_id,
             }
         )
-        if error.request_id:
-            ctx.step.add_request_id("RequestId", error.request_id)
+        recorder = ctx.session.recorder  # this blob's own, in a worker thread
+        if error.request_id and recorder is not None:
+            recorder.add_request_id("RequestId", error.request_id)
     said = f" {error.code}: {error.message}" if error and error.code else ""
     ec = f" (EC {error.ec})" if error and error.ec else ""
     raise StepFailed(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
-from acrdiag.context import BlobRoute, RunContext
+from acrdiag.context import BlobRoute, RunContext, StepRecord
 from acrdiag.probes.base import StepFailed, human_size, short_digest
 from acrdiag.probes.blob_download import Fetched, fetch
 
@@ -26,10 +26,15 @@ _DEADLINE_SHARE = 0.5
 def run(ctx: RunContext) -> str:
     routes = ctx.facts.routes
     planner = _Planner(ctx)
-    if len(routes) == 1:
-        outcomes: list[Fetched | StepFailed] = [_attempt(ctx, planner, routes[0])]
-    else:
-        outcomes = _in_parallel(ctx, routes, planner)
+    records = [StepRecord(ctx.step.id, ctx.step.number) for _ in routes]
+    try:
+        if len(routes) == 1:
+            outcomes: list[Fetched | StepFailed] = [_attempt(ctx, planner, routes[0], records[0])]
+        else:
+            outcomes = _in_parallel(ctx, routes, records, planner)
+    finally:
+        for record in records:  # in blob order, whatever order the downloads ran in
+            _merge(ctx.step, record)
     pairs = zip(routes, outcomes, strict=True)
     ctx.step.evidence["blobs"] = [_shown(route, outcome) for route, outcome in pairs]
     _raise_first_failure(ctx, routes, outcomes)
@@ -64,10 +69,13 @@ class _Planner:
             self._seconds += fetched.seconds
 
 
-def _attempt(ctx: RunContext, planner: _Planner, route: BlobRoute) -> Fetched | StepFailed:
+def _attempt(
+    ctx: RunContext, planner: _Planner, route: BlobRoute, record: StepRecord
+) -> Fetched | StepFailed:
     why_not = planner.why_not_full(route.blob.size)
     try:
-        fetched = fetch(ctx, route, full=why_not is None)
+        with ctx.session.recording_into(record):
+            fetched = fetch(ctx, route, full=why_not is None)
     except StepFailed as failed:
         return failed
     if why_not is not None:
@@ -77,17 +85,33 @@ def _attempt(ctx: RunContext, planner: _Planner, route: BlobRoute) -> Fetched | 
 
 
 def _in_parallel(
-    ctx: RunContext, routes: list[BlobRoute], planner: _Planner
+    ctx: RunContext, routes: list[BlobRoute], records: list[StepRecord], planner: _Planner
 ) -> list[Fetched | StepFailed]:
     attempt = partial(_attempt, ctx, planner)
     with ThreadPoolExecutor(PARALLEL_DOWNLOADS, thread_name_prefix="blob") as pool:
-        futures: list[Future[Fetched | StepFailed]] = [pool.submit(attempt, r) for r in routes]
+        futures: list[Future[Fetched | StepFailed]] = [
+            pool.submit(attempt, route, record)
+            for route, record in zip(routes, records, strict=True)
+        ]
         try:
             return [future.result() for future in futures]
         except BaseException:
             # Ctrl-C, or a crash: every wait of the workers ends now, so the pool can close.
             ctx.session.deadline.cancel()
             raise
+
+
+def _merge(step: StepRecord, record: StepRecord) -> None:
+    for entry in record.requests:
+        step.add_request(entry)
+    for header, value in record.request_ids:
+        step.add_request_id(header, value)
+    for name, seconds in record.phases.items():
+        step.add_phase(name, seconds)
+    for cause, message in record.warnings:
+        step.warn(cause, message)
+    for hint in record.hints:
+        step.hint(hint)
 
 
 def _raise_first_failure(

@@ -31,11 +31,6 @@ from acrdiag.registry.storage import (
 )
 
 EXPIRY_WARNING_S = 60
-_DNS_REMAP = {
-    Cause.DNS_NXDOMAIN: Cause.REDIRECT_HOST_NXDOMAIN,
-    Cause.DNS_NO_ANSWER: Cause.REDIRECT_HOST_NXDOMAIN,
-    Cause.DNS_TIMEOUT: Cause.REDIRECT_DNS_TIMEOUT,
-}
 
 
 def run(ctx: RunContext) -> str:
@@ -267,7 +262,7 @@ def _check_object(ctx: RunContext, route: BlobRoute) -> None:
 
 def _dns_failed(ctx: RunContext, location: StorageLocation, lookup: Lookup) -> NoReturn:
     assert lookup.cause is not None
-    cause = _DNS_REMAP.get(lookup.cause, lookup.cause)
+    cause = lookup.cause
     hints = lookup_hints(ctx, location.host, lookup.cause, "storage")
     if location.endpoint_type == "internal" and ctx.profile.endpoint_type == "vpc":
         hints.append(

@@ -405,6 +405,15 @@ def test_token_service_failing(lab: Lab, out_dir: Path, fault: dict[str, Any], c
     assert_support(lab, run, learned_up_to=2)
 
 
+def test_token_service_refusing_connections_is_tcp_refused(lab: Lab, out_dir: Path) -> None:
+    with lab.refuse_connections_to(lab.realm_host):
+        run = diagnose(lab, out_dir, lab.ref("ns/app:1.0"))
+    failed = assert_failed_at(run, "auth_endpoint", "tcp_refused")
+    assert failed["evidence"]["failure"]["hop"] == "token service"
+    assert lab.realm_host in failed["summary"]
+    assert_support(lab, run, learned_up_to=2)
+
+
 # ---------------------------------------------------------------------------------------------
 # Step 4: token_scope
 
@@ -489,7 +498,7 @@ def test_platform_missing(lab: Lab, out_dir: Path) -> None:
 def test_storage_host_not_in_dns(lab: Lab, out_dir: Path) -> None:
     with lab.dns_without(lab.storage_host):
         run = diagnose(lab, out_dir, lab.ref("ns/app:1.0"))
-    failed = assert_failed_at(run, "oss_resolution", "redirect_host_nxdomain")
+    failed = assert_failed_at(run, "oss_resolution", "dns_nxdomain")
     assert failed["evidence"]["redirect"]["host"] == lab.storage_host
     assert_support(lab, run, learned_up_to=6)
 

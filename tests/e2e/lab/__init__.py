@@ -401,9 +401,11 @@ class Lab:
             f"""
             table ip acrdiag_lab {{
               set blocked {{ type ipv4_addr . inet_service; }}
+              set refused {{ type ipv4_addr . inet_service; }}
               chain drop_out {{
                 type filter hook output priority -150; policy accept;
                 meta l4proto {{ tcp, udp }} ip daddr . th dport @blocked drop
+                meta l4proto tcp ip daddr . th dport @refused reject with tcp reset
               }}
               chain storage_nat {{
                 type nat hook output priority -100; policy accept;
@@ -903,6 +905,19 @@ class Lab:
         finally:
             self._dns_hidden = before
             self._restart_dns()
+
+    @contextlib.contextmanager
+    def refuse_connections_to(self, name_or_ip: str, port: int = 443) -> Iterator[None]:
+        """Answer TCP connections to a client-facing address and port with a reset, as a
+        closed port or a rejecting firewall does."""
+        addr = self.addresses.get(name_or_ip, name_or_ip)
+        ipaddress.IPv4Address(addr)  # raises for anything else
+        element = f"{{ {addr} . {int(port)} }}"
+        self._nft(f"add element ip acrdiag_lab refused {element}")
+        try:
+            yield
+        finally:
+            self._nft(f"delete element ip acrdiag_lab refused {element}")
 
     @contextlib.contextmanager
     def drop_traffic_to(self, name_or_ip: str, port: int = 443) -> Iterator[None]:
