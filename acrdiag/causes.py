@@ -39,6 +39,7 @@ class Cause(StrEnum):
     CREDENTIALS_IN_REDIRECT = "credentials_in_redirect"
     # Step 1.
     NOT_A_REGISTRY = "not_a_registry"
+    PLAIN_HTTP_FALLBACK = "plain_http_fallback"
     # Step 2.
     MISSING_CHALLENGE = "missing_challenge"
     MALFORMED_CHALLENGE = "malformed_challenge"
@@ -113,6 +114,8 @@ DESCRIPTIONS: dict[Cause, str] = {
     Cause.INSECURE_REDIRECT: "a redirect left https for plain http; credentials were withheld",
     Cause.CREDENTIALS_IN_REDIRECT: "a URL from a server carried user:password; it was not sent",
     Cause.NOT_A_REGISTRY: "the host answers HTTP but is not an OCI/Docker registry",
+    Cause.PLAIN_HTTP_FALLBACK: "TLS failed on localhost or 127.0.0.0/8, and plain HTTP worked, "
+    "as docker falls back",
     Cause.MISSING_CHALLENGE: "401 without a WWW-Authenticate header",
     Cause.MALFORMED_CHALLENGE: "the WWW-Authenticate header cannot be parsed or lacks a realm",
     Cause.UNSUPPORTED_SCHEME: "the registry asks for an authentication scheme pullers do not speak",

@@ -150,6 +150,14 @@ class RunContext:
         return JudgingClock(self.now(), LOCAL)
 
     @property
+    def plain_http(self) -> bool:
+        """The registry is spoken to in plain HTTP: --plain-http, or docker's fallback for
+        localhost (step 1 decides)."""
+        if self.facts.registry_url:
+            return self.facts.registry_url.startswith("http:")
+        return self.options.plain_http
+
+    @property
     def profile(self) -> RegistryProfile:
         """What the registry is, from what the steps have learned so far."""
         return profile_of(self.reference.api_host, self.facts.service)

@@ -139,6 +139,17 @@ def _tcp_timeout(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
     return hints
 
 
+def _private_ca_hint(ctx: RunContext, host: str, hop: str) -> str:
+    if hop == "registry":
+        # docker names the directory after the registry as the reference gives it: host:port.
+        where = f"/etc/docker/certs.d/{ctx.reference.registry}/ca.crt"
+        return f"if {host} uses a private CA, pass it with --ca-file (docker reads it from {where})"
+    return (
+        f"if {host} uses a private CA, pass it with --ca-file; docker reads certs.d only for the "
+        "registry's own host, so add this CA to the system store (update-ca-certificates)"
+    )
+
+
 def _tcp_unreachable(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
     return [f"no route to {failure.host}: check the default route, VPN and IPv6 connectivity"]
 
@@ -146,8 +157,7 @@ def _tcp_unreachable(ctx: RunContext, failure: NetFailure, hop: str) -> list[str
 def _tls_untrusted(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
     return [
         f"trust used: {ctx.trust.description}",
-        f"if {failure.host} uses a private CA, pass it with --ca-file (docker reads it from "
-        f"/etc/docker/certs.d/{failure.host}/ca.crt)",
+        _private_ca_hint(ctx, failure.host, hop),
         "a TLS-inspecting proxy or firewall re-signing traffic also looks like this: compare the "
         "issuer with your organisation's CA",
     ]
@@ -200,7 +210,7 @@ def _protocol(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
 
 
 def _plain_http_hint(ctx: RunContext, hop: str) -> list[str]:
-    if ctx.options.plain_http and hop == "registry":
+    if ctx.plain_http and hop == "registry":
         return ["the port may speak TLS: drop --plain-http"]
     return []
 

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import pytest
+from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from tests.support.assertions import assert_failed_at
 from tests.support.pki import TestPki
-from tests.support.servers import blackhole_port, closed_port, http_server
+from tests.support.servers import (
+    blackhole_port,
+    closed_port,
+    http_server,
+    raw_server,
+    read_request,
+)
 from tests.support.world import INSTANCE, REGISTRY, RunResult, World
 
 
@@ -86,6 +94,9 @@ def test_private_ca_without_ca_file_is_untrusted(world: World) -> None:
     assert failed["evidence"]["presented_certificate"]["issuer"] == "CN=acrdiag unit-test CA"
     assert any("--ca-file" in h for h in failed["hints"])
     assert any("trust used: system store" in h for h in failed["hints"])
+    # docker's directory is named host:port when the reference has a port
+    where = f"/etc/docker/certs.d/{REGISTRY}:{world.registry.port}/ca.crt"
+    assert any(where in h for h in failed["hints"])
 
 
 def test_certificate_for_another_name_is_a_hostname_mismatch(world: World, pki: TestPki) -> None:
@@ -139,6 +150,49 @@ def test_plain_http_registry_is_reached_over_plain_http(world: World) -> None:
     step = result.step("reachability")
     assert step["status"] == "pass" and "plain HTTP" in step["summary"]
     assert result.step("challenge")["summary"].startswith("no authentication required")
+
+
+def test_plain_http_to_a_go_tls_port_names_the_tls_port(world: World) -> None:
+    def go_tls_server(conn: socket.socket) -> None:
+        read_request(conn)  # what Go's TLS server says to a plain HTTP request
+        conn.sendall(
+            b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+        )
+
+    with raw_server(go_tls_server) as port:
+        result = world.run(f"{REGISTRY}:{port}/ns/app:1.0", "--plain-http")
+    failed = assert_failed_at(result, "reachability", "protocol_error")
+    assert "the port speaks TLS" in failed["summary"]
+    assert any("drop --plain-http" in h for h in failed["hints"])
+
+
+def _plain_registry(server: HTTPServer) -> None:
+    api = {"Docker-Distribution-API-Version": "registry/2.0"}
+    server.expect_request("/v2/").respond_with_json({}, headers=api)
+    unknown = {"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known"}]}
+    server.expect_request("/v2/ns/app/manifests/1.0").respond_with_json(unknown, status=404)
+    server.expect_request("/v2/ns/app/tags/list").respond_with_json(unknown, status=404)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_localhost_without_tls_falls_back_to_plain_http_as_docker_does(
+    world: World, host: str
+) -> None:
+    world.dns.records["localhost"] = ["127.0.0.1"]  # /etc/hosts, for --nameserver
+    with http_server(None) as server:
+        _plain_registry(server)
+        result = world.run(f"{host}:{server.port}/ns/app:1.0", user=None)
+    step = result.step("reachability")
+    assert (step["status"], step["cause"]) == ("warn", "plain_http_fallback")
+    assert "falls back to plain HTTP" in step["summary"]
+    assert_failed_at(result, "manifest", "name_unknown")  # the run went on over plain HTTP
+
+
+def test_a_name_that_resolves_to_loopback_gets_no_fallback(world: World) -> None:
+    with http_server(None) as server:
+        _plain_registry(server)
+        result = world.run(f"{REGISTRY}:{server.port}/ns/app:1.0", user=None)
+    assert_failed_at(result, "reachability", "tls_error")
 
 
 def _v2_answer(world: World, response: Response) -> RunResult:

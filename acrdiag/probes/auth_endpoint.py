@@ -109,7 +109,7 @@ def _bearer(ctx: RunContext) -> str:
 
 
 def _refuse_plain_http_realm(ctx: RunContext, url: str, via: str = "") -> None:
-    if urlsplit(url).scheme == "http" and not ctx.options.plain_http:
+    if urlsplit(url).scheme == "http" and not ctx.plain_http:
         raise StepFailed(
             Cause.INSECURE_REALM,
             f"refusing to send the password to the plain http realm {redact_url(url)}{via}",
@@ -121,7 +121,7 @@ def _check_realm_redirect(ctx: RunContext, hop: str, *, password: bool) -> None:
     """Every realm URL reached, not only the first, meets the insecure-realm rule."""
     if password:
         _refuse_plain_http_realm(ctx, hop, " (the token service redirected there)")
-    elif urlsplit(hop).scheme == "http" and not ctx.options.plain_http:
+    elif urlsplit(hop).scheme == "http" and not ctx.plain_http:
         ctx.step.warn(
             Cause.INSECURE_REALM,
             f"the token service redirected to the plain http URL {redact_url(hop)}: the token "

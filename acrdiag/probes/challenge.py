@@ -87,7 +87,7 @@ def _bearer(ctx: RunContext, chosen: Challenge) -> str:
             ["the registry's auth.token.realm setting must be an absolute URL"],
         )
     _note_service(ctx, chosen)
-    if realm.startswith("http:") and not ctx.options.plain_http:
+    if realm.startswith("http:") and not ctx.plain_http:
         ctx.step.warn(
             Cause.INSECURE_REALM,
             f"the token service {realm} is plain http for an "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from acrdiag.causes import Cause
@@ -22,8 +23,8 @@ API_VERSION_HEADER = "Docker-Distribution-API-Version"
 def run(ctx: RunContext) -> str:
     ref = ctx.reference
     host = ref.api_host
-    scheme = "http" if ctx.options.plain_http else "https"
-    port = ref.port or (80 if ctx.options.plain_http else 443)
+    scheme = "http" if ctx.plain_http else "https"
+    port = ref.port or (80 if ctx.plain_http else 443)
     netloc = f"[{host}]" if ":" in host else host
     ctx.facts.registry_url = f"{scheme}://{netloc}" + (f":{ref.port}" if ref.port else "")
     ctx.environment.proxies["registry"] = ctx.proxies.explain(ctx.facts.registry_url + "/v2/")
@@ -74,18 +75,53 @@ def _ping(ctx: RunContext, host: str, port: int) -> Exchange:
     try:
         ping = ctx.session.fetch(ctx.facts.registry_url + "/v2/")
     except NetFailure as failure:
+        fallback = _plain_http_fallback(ctx, host, failure)
+        if fallback is not None:
+            return fallback
         if failure.phase == "tls":
             _show_rejected_certificate(ctx, host, port)
         raise net_failed(ctx, failure, "registry") from failure
     if ping.connection is not None:
         ctx.step.evidence["connection"] = _connection_evidence(ctx, ping.connection, host)
-    if not ctx.trust.verify and not ctx.options.plain_http:
+    if not ctx.trust.verify and not ctx.plain_http:
         ctx.step.warn(
             Cause.TLS_VERIFY_DISABLED,
             "TLS verification is off (--insecure)",
             "docker verifies certificates unless the registry is in insecure-registries",
         )
     return ping
+
+
+def _plain_http_fallback(ctx: RunContext, host: str, failure: NetFailure) -> Exchange | None:
+    """docker's default insecure registries (localhost, 127.0.0.0/8): when TLS fails there,
+    it tries plain HTTP. So does acrdiag, and says so; None when that fails too."""
+    if ctx.plain_http or failure.phase != "tls" or not _insecure_by_default(host):
+        return None
+    plain = "http://" + ctx.facts.registry_url.removeprefix("https://")
+    try:
+        ping = ctx.session.fetch(plain + "/v2/")
+    except NetFailure:
+        return None
+    ctx.facts.registry_url = plain
+    ctx.step.evidence["plain_http_fallback"] = {"tls_failure": failure.message}
+    ctx.step.warn(
+        Cause.PLAIN_HTTP_FALLBACK,
+        f"{host} does not speak TLS ({failure.message}); docker treats localhost and "
+        "127.0.0.0/8 as insecure registries and falls back to plain HTTP: so did acrdiag",
+        "containerd and CRI-O do not: give them a TLS registry, or configure it as "
+        "insecure there too",
+    )
+    return ping
+
+
+def _insecure_by_default(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback
 
 
 def _connection_evidence(ctx: RunContext, info: ConnectionInfo, host: str) -> dict[str, Any]:
@@ -158,6 +194,12 @@ def _check_ping(ctx: RunContext, ping: Exchange) -> None:
             "/v2/ answered 404: this host does not serve the registry API",
             _not_registry_hints(ctx),
         )
+    if status == 400 and ctx.plain_http and _tls_port_said(ping):
+        raise StepFailed(
+            Cause.PROTOCOL_ERROR,
+            "/v2/ answered 400: the port speaks TLS, and acrdiag spoke plain HTTP to it",
+            ["drop --plain-http: this registry speaks https on this port"],
+        )
     if status >= 500:
         raise StepFailed(
             Cause.SERVER_ERROR,
@@ -168,6 +210,13 @@ def _check_ping(ctx: RunContext, ping: Exchange) -> None:
     if 300 <= status < 400:
         detail += f" redirecting to {redact_url(ping.headers.get('location', '(no Location)'))}"
     raise StepFailed(Cause.HTTP_ERROR, detail, _redirect_hints(ctx, status))
+
+
+def _tls_port_said(ping: Exchange) -> bool:
+    """What TLS servers answer a plain request with: Go's "Client sent an HTTP request to an
+    HTTPS server", nginx's "The plain HTTP request was sent to HTTPS port"."""
+    text = ping.body[:2048].decode("utf-8", "replace").lower()
+    return "request to an https server" in text or "sent to https port" in text
 
 
 def _looks_like_web_page(ping: Exchange) -> bool:
@@ -191,7 +240,7 @@ def _forbidden_hints(ctx: RunContext) -> list[str]:
 
 
 def _redirect_hints(ctx: RunContext, status: int) -> list[str]:
-    if 300 <= status < 400 and ctx.options.plain_http:
+    if 300 <= status < 400 and ctx.plain_http:
         return ["the registry redirects plain HTTP elsewhere (usually to https): drop --plain-http"]
     return ["a registry answers /v2/ with 200 or 401; this looks like another service"]
 
@@ -200,6 +249,6 @@ def _summary(ctx: RunContext, ping: Exchange) -> str:
     info = ping.connection
     where = f" ({info.address})" if info else ""
     over = f" over {info.tls_version}" if info and info.tls_version else ""
-    if ctx.options.plain_http:
+    if ctx.plain_http:
         over = " over plain HTTP"
     return f"{ctx.reference.api_host}{where} answers /v2/ with {ping.status}{over}"
