@@ -87,6 +87,7 @@ class Cause(StrEnum):
     DEADLINE_EXCEEDED = "deadline_exceeded"
     INTERRUPTED = "interrupted"
     INTERNAL_ERROR = "internal_error"
+    BAD_INPUT = "bad_input"
 
 
 DESCRIPTIONS: dict[Cause, str] = {
@@ -157,4 +158,5 @@ DESCRIPTIONS: dict[Cause, str] = {
     Cause.DEADLINE_EXCEEDED: "the run's --deadline ran out during this step",
     Cause.INTERRUPTED: "the run was interrupted (Ctrl-C) during this step",
     Cause.INTERNAL_ERROR: "acrdiag itself failed; please report it",
+    Cause.BAD_INPUT: "the run did not start: a bad reference, flag or file (exit 2)",
 }

@@ -14,6 +14,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from acrdiag import __version__
+from acrdiag.stopping import Terminated
 
 app = typer.Typer(
     name="acrdiag",
@@ -21,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Tells you which step of a container image pull broke, why, and what to hand to support.",
 )
 
@@ -186,6 +188,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         result = command.main(args=argv, prog_name="acrdiag", standalone_mode=False)
     except InputError as exc:
         _fail(str(exc))
+    except Terminated:
+        _fail("stopped (SIGTERM)", 143)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except Exception as exc:

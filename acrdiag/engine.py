@@ -40,6 +40,7 @@ from acrdiag.net.tls import build_trust
 from acrdiag.probes.base import Probe, StepFailed, net_failed
 from acrdiag.redact import REDACTED, redact_known, redact_patterns, secret_forms
 from acrdiag.steps import PULL_STEPS, Step
+from acrdiag.stopping import Terminated
 from acrdiag.support import support_block
 
 
@@ -71,9 +72,9 @@ def diagnose(options: RunOptions, steps: Sequence[Step] = PULL_STEPS) -> Report:
         ctx.environment.resolver = resolver.describe()
         ctx.environment.trust = trust.description
         ctx.environment.credentials = options.credentials_source()
-        results, interrupted = _run_steps(ctx, steps)
-    report = _report(ctx, results, started_at, time.monotonic() - started, interrupted)
-    if interrupted:
+        results, stop = _run_steps(ctx, steps)
+    report = _report(ctx, results, started_at, time.monotonic() - started, stop)
+    if stop is not None:
         raise Interrupted(report)
     return report
 
@@ -110,32 +111,58 @@ def crash_report(
         target=_target_of(options),
         started_at=datetime.now(UTC),
         duration_s=0.0,
-        verdict=_verdict(results, False),
+        verdict=_verdict(results, None),
         support=Support(),
         steps=results,
     )
     return scrub(report, secrets)
 
 
-def _run_steps(ctx: RunContext, steps: Sequence[Step]) -> tuple[list[StepResult], bool]:
+def bad_input_report(reference: str, message: str, steps: Sequence[Step] = PULL_STEPS) -> Report:
+    """The report of a run that never started: bad input, exit 2, no step run."""
+    summary = f"not run: {message}"
+    rows = [
+        StepResult(id=step.id, number=n, status=Status.SKIPPED, summary=summary)
+        for n, step in enumerate(steps, 1)
+    ]
+    verdict = Verdict(
+        status="fail", cause=Cause.BAD_INPUT, summary=summary, exit_code=ExitCode.USAGE
+    )
+    report = Report(
+        tool=ToolInfo(version=__version__),
+        target=Target(reference=reference),
+        started_at=datetime.now(UTC),
+        duration_s=0.0,
+        verdict=verdict,
+        support=Support(),
+        steps=rows,
+    )
+    return scrub(report, set())
+
+
+def _run_steps(
+    ctx: RunContext, steps: Sequence[Step]
+) -> tuple[list[StepResult], KeyboardInterrupt | None]:
+    """The rows, and the Ctrl-C or SIGTERM that stopped the run, if one did."""
     results: list[StepResult] = []
     for number, step in enumerate(steps, 1):
         try:
             result = _run_one(ctx, step, number)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
+            what = "stopped (SIGTERM)" if isinstance(stop, Terminated) else "interrupted (Ctrl-C)"
             result = _result(
                 ctx.step,
                 Status.FAIL,
                 Cause.INTERRUPTED,
-                "interrupted (Ctrl-C) during this step",
+                f"{what} during this step",
                 0.0,
                 _Scrubber(ctx.secrets),
             )
-            return [*results, result, *_skipped_after(steps, result)], True
+            return [*results, result, *_skipped_after(steps, result)], stop
         results.append(result)
         if result.status is Status.FAIL:
-            return results + _skipped_after(steps, result), False
-    return results, False
+            return [*results, *_skipped_after(steps, result)], None
+    return results, None
 
 
 def _run_one(ctx: RunContext, step: Step, number: int) -> StepResult:
@@ -259,14 +286,14 @@ def _report(
     steps: list[StepResult],
     started_at: datetime,
     duration: float,
-    interrupted: bool,
+    stop: KeyboardInterrupt | None,
 ) -> Report:
     report = Report(
         tool=ToolInfo(version=__version__),
         target=_target_of(ctx.options),
         started_at=started_at,
         duration_s=round(duration, 4),
-        verdict=_verdict(steps, interrupted),
+        verdict=_verdict(steps, stop),
         support=support_block(ctx.profile, ctx.facts.redirect, ctx.request_ids),
         environment=ctx.environment,
         steps=steps,
@@ -287,14 +314,16 @@ def _target_of(options: RunOptions) -> Target:
     )
 
 
-def _verdict(steps: list[StepResult], interrupted: bool) -> Verdict:
+def _verdict(steps: list[StepResult], stop: KeyboardInterrupt | None) -> Verdict:
     failed = next((s for s in steps if s.status is Status.FAIL), None)
     if failed is None:
         warned = [s for s in steps if s.status is Status.WARN]
         summary = "the pull works" + (f" with {len(warned)} warning(s)" if warned else "")
         return Verdict(status="warn" if warned else "ok", summary=summary, exit_code=ExitCode.OK)
     code: int
-    if interrupted:
+    if isinstance(stop, Terminated):
+        code = ExitCode.TERMINATED
+    elif stop is not None:
         code = ExitCode.INTERRUPTED
     elif failed.cause is Cause.INTERNAL_ERROR:
         code = ExitCode.INTERNAL_ERROR

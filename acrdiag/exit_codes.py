@@ -12,7 +12,8 @@ class ExitCode(IntEnum):
     USAGE = 2
     # A run that fails first at step N (acrdiag.steps) exits STEP_BASE + N.
     STEP_BASE = 10
-    INTERRUPTED = 130
+    INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
+    TERMINATED = 143  # SIGTERM (cron's timeout, systemd, Kubernetes): 128 + 15
 
     @staticmethod
     def for_step(number: int) -> int:

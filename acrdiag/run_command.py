@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import ssl
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from acrdiag.cli import InputError
 from acrdiag.context import RunOptions
-from acrdiag.engine import Interrupted, crash_report, diagnose
+from acrdiag.engine import Interrupted, bad_input_report, crash_report, diagnose
 from acrdiag.model import Report
 from acrdiag.net.dns import parse_nameserver
 from acrdiag.reference import ReferenceError, parse_platform, parse_reference
@@ -21,6 +22,7 @@ from acrdiag.render.markdown import render_markdown
 from acrdiag.render.text import render_text
 from acrdiag.report_io import write_atomic
 from acrdiag.steps import PULL_STEPS, Step
+from acrdiag.stopping import sigterm_interrupts
 
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
 _SUFFIX_FORMATS = {".md": "markdown", ".markdown": "markdown", ".txt": "text"}
@@ -45,15 +47,32 @@ class RunArgs:
 
 
 def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS) -> int:
-    options = build_options(args)
+    if args.output is not None and str(args.output) == "-":
+        args.output = None  # --output - is standard output, as for docker and curl
     try:
-        report = diagnose(options, steps)
-    except Interrupted as stop:
-        report = stop.report
-    except Exception as exc:  # the engine never raises; if it does, still a report
-        report = crash_report(options, exc, steps)
+        options = build_options(args)
+    except InputError as exc:
+        _replace_output(args, bad_input_report(args.reference, str(exc), steps))
+        raise
+    with sigterm_interrupts():
+        try:
+            report = diagnose(options, steps)
+        except Interrupted as stop:
+            report = stop.report
+        except Exception as exc:  # the engine never raises; if it does, still a report
+            report = crash_report(options, exc, steps)
     emit(report, args)
     return report.verdict.exit_code
+
+
+def _replace_output(args: RunArgs, report: Report) -> None:
+    """A run that never started still replaces --output, so that a cron reader never takes
+    yesterday's "ok" for today's; unless --output itself is what is wrong."""
+    if args.output is None:
+        return
+    with contextlib.suppress(InputError, OSError):
+        _check_output(args.output)
+        write_atomic(args.output, render(report, file_format(args)))
 
 
 def build_options(args: RunArgs) -> RunOptions:

@@ -205,3 +205,90 @@ def test_closed_stdout_keeps_the_verdicts_exit_code_and_prints_no_traceback(
     assert proc.wait(timeout=30) == 11
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
     assert Report.model_validate_json(out.read_text()).verdict.cause == "tcp_refused"
+
+
+def test_bad_input_still_replaces_the_output_file_with_a_report_saying_why(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "last.json"
+    out.write_text('{"verdict": {"status": "ok"}}')  # yesterday's report
+    result = invoke(["run", "Shop/App:1", "--output", str(out)])
+    assert result.code == 2 and result.stderr.count("\n") == 1
+    report = Report.model_validate_json(out.read_text())
+    assert (report.verdict.status, report.verdict.cause, report.verdict.exit_code) == (
+        "fail",
+        "bad_input",
+        2,
+    )
+    assert "lowercase" in report.verdict.summary
+    assert {s.status for s in report.steps} == {"skipped"}
+
+
+def test_output_dash_is_standard_output(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = world.run(f"{REGISTRY}:{closed_port()}/ns/app:1.0", "--output", "-")
+    assert result.code == 11
+    assert Report.model_validate_json(result.stdout).verdict.exit_code == 11
+    assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("argv", [["-h"], ["run", "-h"]])
+def test_dash_h_is_help(argv: list[str]) -> None:
+    result = invoke(argv)
+    assert result.code == 0 and "--help" in result.stdout
+
+
+def test_no_color_is_honoured_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from acrdiag.render.text import render_text
+
+    report = Report.model_validate_json((REPO / "sample_reports" / "healthy.json").read_text())
+    monkeypatch.setenv("FORCE_COLOR", "1")  # as on a terminal
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    coloured = io.StringIO()
+    render_text(report, coloured)
+    assert "\x1b[" in coloured.getvalue()
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = io.StringIO()
+    render_text(report, plain)
+    assert "\x1b[3" not in plain.getvalue()  # no colour codes (bold may stay)
+
+
+def test_sigterm_keeps_the_partial_report_and_exits_143(world: World, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from tests.support.servers import raw_server, read_request
+
+    def silent(conn: object) -> None:
+        read_request(conn)  # type: ignore[arg-type]
+        time.sleep(10)
+
+    out = tmp_path / "report.json"
+    with raw_server(silent) as port:  # type: ignore[arg-type]
+        argv = world.argv(f"{REGISTRY}:{port}/ns/app:1.0", "--plain-http", "--output", str(out))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "acrdiag", *argv, "--timeout", "20"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        assert process.stdin is not None
+        process.stdin.write(PASSWORD + "\n")
+        process.stdin.close()
+        time.sleep(2)  # well into step 1, waiting for the silent registry
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+        assert process.stdout is not None and process.stderr is not None
+        stdout, stderr = process.stdout.read(), process.stderr.read()
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    report = Report.model_validate_json(out.read_text())
+    assert report.verdict.exit_code == 143 and report.verdict.cause == "interrupted"
+    assert "stopped (SIGTERM)" in report.steps[0].summary
+    assert json.loads(stdout)["verdict"]["exit_code"] == 143

@@ -251,4 +251,4 @@ def _summary(ctx: RunContext, ping: Exchange) -> str:
     over = f" over {info.tls_version}" if info and info.tls_version else ""
     if ctx.plain_http:
         over = " over plain HTTP"
-    return f"{ctx.reference.api_host}{where} answers /v2/ with {ping.status}{over}"
+    return f"{ctx.reference.registry}{where} answers /v2/ with {ping.status}{over}"

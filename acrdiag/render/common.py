@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from acrdiag.model import Report, Status, StepResult, Support
+from acrdiag.model import RegistryKind, Report, Status, StepId, StepResult, Support
 
 MARKS = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIPPED: "-"}
 MAX_EVIDENCE_LINES = 40
@@ -18,6 +18,9 @@ def flatten(evidence: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]
         name = f"{prefix}{key}"
         if key == "requests" and isinstance(value, list):
             lines += [(f"{name}[{i}]", _request_line(v)) for i, v in enumerate(value)]
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for i, item in enumerate(value):
+                lines += flatten(item, f"{name}[{i}].")
         elif isinstance(value, dict) and value:
             lines += flatten(value, name + ".")
         else:
@@ -60,17 +63,29 @@ def support_lines(report: Report) -> list[tuple[str, str]]:
         ("platform", report.target.platform or "?"),
         ("verdict", where),
         ("registry kind", s.registry_kind or "not learned"),
-        ("instance ID", s.instance_id or "not learned"),
-        ("instance name", s.instance_name or "not learned"),
+    ]
+    if s.registry_kind in (None, RegistryKind.ACR_EE, RegistryKind.ACR_PERSONAL):
+        lines += [
+            ("instance ID", s.instance_id or "not learned"),
+            ("instance name", s.instance_name or "not learned"),
+        ]
+    lines += [
         ("region", s.region or "not learned"),
         ("endpoint type", s.endpoint_type or "not learned"),
-        ("OSS bucket", s.bucket or "not learned"),
-        ("storage endpoint", _endpoint(s)),
     ]
+    if not _serves_blobs_itself(report):
+        lines += [("OSS bucket", s.bucket or "not learned"), ("storage endpoint", _endpoint(s))]
     for rid in s.request_ids[:10]:
         lines.append(("request ID", f"{rid.header}={rid.value} ({rid.step.value})"))
     lines.append(("acrdiag", f"{report.tool.version}, {report.started_at:%Y-%m-%d %H:%M:%S} UTC"))
     return lines
+
+
+def _serves_blobs_itself(report: Report) -> bool:
+    """Step 6 ran and found no redirect: there is no bucket or storage host to name."""
+    step6 = next((s for s in report.steps if s.id is StepId.OSS_RESOLUTION), None)
+    ran = step6 is not None and step6.status in (Status.PASS, Status.WARN)
+    return ran and report.support.storage_endpoint is None
 
 
 def _endpoint(s: Support) -> str:

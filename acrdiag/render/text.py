@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import IO
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -38,7 +38,8 @@ def render_text(
         emoji=False,
         width=width,
         force_terminal=color,
-        no_color=color is False,
+        # None lets rich honour NO_COLOR (and TERM=dumb) on a terminal.
+        no_color=True if color is False else None,
         soft_wrap=False,
     )
     target = report.target
@@ -53,8 +54,6 @@ def render_text(
     for step in attention(report):
         console.print(_step_panel(step))
     console.print(_support_panel(report))
-    for name, value in environment_lines(report):
-        console.print(Text(f"used {name}: {value}", style="dim"))
     console.print(_verdict_line(report))
 
 
@@ -72,35 +71,53 @@ def _steps_table(report: Report) -> Table:
 
 
 def _step_panel(step: StepResult) -> Panel:
-    parts: list[Text] = [Text(step.summary)]
+    parts: list[RenderableType] = [Text(step.summary)]
     evidence = flatten(step.evidence)
-    if evidence:
-        parts.append(Text("\nevidence:", style="bold"))
-        parts += [Text(f"  {k}: {v}") for k, v in evidence]
     if step.phases_s:
         phases = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in step.phases_s.items())
-        parts.append(Text(f"  timings: {phases}"))
+        evidence.append(("timings", phases))
+    if evidence:
+        parts += [Text("\nevidence:", style="bold"), _two_columns(evidence, indent=2)]
     if step.hints:
-        parts.append(Text("\nwhat to do:", style="bold"))
-        parts += [Text(f"  • {h}") for h in step.hints]
+        hints = [("•", hint) for hint in step.hints]
+        parts += [Text("\nwhat to do:", style="bold"), _two_columns(hints, indent=2)]
     title = f"{MARKS[step.status]} step {step.number} {step.id.value}: {step.status.value}"
     if step.cause:
         title += f" ({step.cause.value})"
     return Panel(Group(*parts), title=title, title_align="left", border_style=STYLES[step.status])
 
 
+def _two_columns(rows: list[tuple[str, str]], indent: int = 0) -> Table:
+    """Label and text side by side: wrapped text stays in its column, under itself."""
+    grid = Table.grid(padding=(0, 1), pad_edge=False)
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for label, text in rows:
+        grid.add_row(" " * indent + (f"{label}:" if label != "•" else label), text)
+    return grid
+
+
 def _support_panel(report: Report) -> Panel:
-    rows = support_lines(report)
-    width = max(len(k) for k, _ in rows)
-    lines = [Text(f"{k.ljust(width)}  {v}") for k, v in rows]
-    return Panel(Group(*lines), title="for support (paste into the ticket)", title_align="left")
+    """Everything support asks for, and what acrdiag used, in the block a person pastes."""
+    rows = support_lines(report) + [(f"used {k}", v) for k, v in environment_lines(report)]
+    grid = Table.grid(padding=(0, 2), pad_edge=False)
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for label, text in rows:
+        grid.add_row(label, text)
+    return Panel(grid, title="for support (paste into the ticket)", title_align="left")
 
 
 def _verdict_line(report: Report) -> Text:
+    """The verdict, once: the failing step's summary is in its panel above."""
     verdict = report.verdict
     style = {"ok": "bold green", "warn": "bold yellow", "fail": "bold red"}[verdict.status]
+    if verdict.failed_step is not None:
+        cause = verdict.cause.value if verdict.cause else "?"
+        what = f"step {verdict.failed_step_number} ({verdict.failed_step.value}), {cause}"
+    else:
+        what = verdict.summary
     return Text(
-        f"{verdict.status.upper()}: {verdict.summary} (exit {verdict.exit_code}, "
-        f"{report.duration_s:.2f} s)",
+        f"{verdict.status.upper()}: {what} (exit {verdict.exit_code}, {report.duration_s:.2f} s)",
         style=style,
     )
