@@ -173,3 +173,17 @@ def test_realm_redirect_to_another_host_drops_the_password(world: World) -> None
     assert "Authorization" not in moved_request.headers
     # Without the password the token service grants nothing: step 4 shows it.
     assert_failed_at(result, "token_scope", "scope_missing")
+
+
+def test_a_plain_text_refusal_is_quoted(world: World) -> None:
+    world.healthy()
+    world.route(
+        "realm",
+        "GET",
+        "/auth",
+        lambda r: Response("temporary token expired at 2026-12-03 09:00\n", status=401),
+    )
+    failed = assert_failed_at(
+        world.run(world.ref("ns/app:1.0")), "auth_endpoint", "bad_credentials"
+    )
+    assert "temporary token expired at 2026-12-03 09:00" in failed["summary"]

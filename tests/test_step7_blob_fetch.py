@@ -335,3 +335,16 @@ def test_blobs_are_fetched_three_at_a_time(world: World, server_cert: Issued) ->
 def test_a_bad_max_download_is_bad_input(world: World, size: str) -> None:
     result = world.run(world.ref("ns/app:1.0"), "--max-download", size)
     assert result.code == 2 and "--max-download" in result.stderr
+
+
+def test_an_azure_sas_refusal_says_its_detail(world: World) -> None:
+    body = (
+        "\ufeff<?xml version='1.0' encoding='utf-8'?><Error><Code>AuthenticationFailed</Code>"
+        "<Message>Server failed to authenticate the request.</Message>"
+        "<AuthenticationErrorDetail>Signed expiry time [Thu, 03 Dec 2026 09:00:00 GMT] must be "
+        "after signed start time</AuthenticationErrorDetail></Error>"
+    )
+    _store(world, Response(body, status=403, content_type="application/xml"))
+    failed = assert_failed_at(world.run(world.ref("ns/app:1.0")), "blob_fetch", "url_expired")
+    assert "Signed expiry time" in failed["summary"]
+    assert failed["evidence"]["storage_error"]["detail"].startswith("Signed expiry time")

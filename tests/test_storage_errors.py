@@ -205,7 +205,6 @@ def test_parse_storage_error(
 @pytest.mark.parametrize(
     ("body", "headers"),
     [
-        pytest.param(REGISTRY_JSON, None, id="registry-json"),
         pytest.param(PROXY_HTML, {"Content-Type": "text/html"}, id="proxy-html"),
         pytest.param(BILLION_LAUGHS, None, id="billion-laughs"),
         pytest.param(b"<Error><Code>unterminated", None, id="broken-xml"),
@@ -299,3 +298,46 @@ def test_parse_and_classify_never_raise(
     assert err is None or isinstance(err, StorageError)
     if err is not None:
         assert classify_storage_error(err, status) in set(Cause)
+
+
+AZURE_SAS_EXPIRED = (
+    b'\xef\xbb\xbf<?xml version="1.0" encoding="utf-8"?><Error>'
+    b"<Code>AuthenticationFailed</Code><Message>Server failed to authenticate the request. "
+    b"Make sure the value of Authorization header is formed correctly including the "
+    b"signature.\nRequestId:4c2f-0001\nTime:2026-12-03T10:00:00.0000000Z</Message>"
+    b"<AuthenticationErrorDetail>Signed expiry time [Thu, 03 Dec 2026 09:00:00 GMT] must be "
+    b"after signed start time [Thu, 03 Dec 2026 09:10:00 GMT]</AuthenticationErrorDetail></Error>"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "message", "cause"),
+    [
+        # Azure Blob: the reason is in AuthenticationErrorDetail, not in Message.
+        (AZURE_SAS_EXPIRED, 403, "AuthenticationFailed", "Server failed", Cause.URL_EXPIRED),
+        # A CDN or front end answering JSON (GCS's shape).
+        (
+            b'{"error": {"code": 403, "message": "Access denied: signature expired"}}',
+            403,
+            "403",
+            "Access denied",
+            Cause.ACCESS_DENIED,
+        ),
+        (REGISTRY_JSON, 403, "DENIED", "requested access", Cause.ACCESS_DENIED),
+        # Plain text: its first line is the message.
+        (
+            b"\n  upstream connect error or disconnect/reset\nmore",
+            503,
+            None,
+            "upstream",
+            Cause.SERVER_ERROR,
+        ),
+    ],
+)
+def test_error_bodies_other_than_oss_xml_are_read(
+    body: bytes, status: int, code: str | None, message: str, cause: Cause
+) -> None:
+    error = parse_storage_error(body)
+    assert error is not None and error.code == code
+    assert error.message is not None and error.message.startswith(message)
+    assert classify_storage_error(error, status) is cause

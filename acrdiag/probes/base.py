@@ -47,7 +47,8 @@ def net_failed(ctx: RunContext, failure: NetFailure, hop: str) -> StepFailed:
 
 
 def server_message(body: bytes, limit: int = 300) -> str | None:
-    """The human message of an error body (OCI errors or token-service JSON), redacted."""
+    """The human message of an error body (OCI errors, token-service JSON, or plain text: an
+    expired temporary token often says so only there), redacted and bounded."""
     import json
 
     from acrdiag.registry.errors import parse_registry_errors
@@ -59,7 +60,7 @@ def server_message(body: bytes, limit: int = 300) -> str | None:
     try:
         data = json.loads(body[:65536])
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        return None
+        return _first_line(body, limit)
     if not isinstance(data, dict):
         return None
     for key in ("details", "message", "error_description", "error"):
@@ -67,6 +68,14 @@ def server_message(body: bytes, limit: int = 300) -> str | None:
         if isinstance(value, str) and value:
             return redact_text(value, [])[:limit]
     return None
+
+
+def _first_line(body: bytes, limit: int) -> str | None:
+    """A plain-text body's first line; an HTML page (a proxy's) says nothing useful here."""
+    text = body[:4096].decode("utf-8", "replace").strip()
+    if not text or text.startswith("<"):
+        return None
+    return redact_text(text.splitlines()[0].strip(), [])[:limit]
 
 
 def describe_body(answer: Exchange) -> str:

@@ -27,7 +27,11 @@ from acrdiag.net.urls import same_origin
 from acrdiag.probes.base import StepFailed, net_failed
 from acrdiag.redact import redact_url, url_secrets
 from acrdiag.registry.manifests import Descriptor
-from acrdiag.registry.storage_errors import classify_storage_error, parse_storage_error
+from acrdiag.registry.storage_errors import (
+    StorageError,
+    classify_storage_error,
+    parse_storage_error,
+)
 
 # A ranged GET of this much proves an object exists and is readable.
 PROBE_BYTES = 64 * 1024
@@ -137,12 +141,13 @@ def _storage_error(ctx: RunContext, response: httpx.Response) -> None:
                 "ec": error.ec,
                 "request_id": error.request_id,
                 "host_id": error.host_id,
+                "detail": error.detail,
             }
         )
         recorder = ctx.session.recorder  # this blob's own, in a worker thread
         if error.request_id and recorder is not None:
             recorder.add_request_id("RequestId", error.request_id)
-    said = f" {error.code}: {error.message}" if error and error.code else ""
+    said = _what_storage_said(error)
     ec = f" (EC {error.ec})" if error and error.ec else ""
     raise StepFailed(
         cause,
@@ -150,6 +155,13 @@ def _storage_error(ctx: RunContext, response: httpx.Response) -> None:
         _STORAGE_HINTS.get(cause, []),
         {"storage_error": shown},
     )
+
+
+def _what_storage_said(error: StorageError | None) -> str:
+    if error is None or not (error.code or error.message):
+        return ""
+    text = ": ".join(part for part in (error.code, error.message) if part)
+    return f" {text}" + (f" ({error.detail})" if error.detail else "")
 
 
 def _by_status(status: int) -> Cause:
