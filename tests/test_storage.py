@@ -241,7 +241,7 @@ CASES = [
     pytest.param(
         f"https://minio.corp.example:9000/registry{LAYOUT}",
         "other",
-        None,
+        "registry",  # path style: distribution's layout names the bucket on any host
         None,
         "other",
         "none",
@@ -478,3 +478,33 @@ def test_classify_address_total(ip: str) -> None:
         "public",
         "other",
     }
+
+
+@pytest.mark.parametrize(
+    ("location", "bucket"),
+    [
+        # MinIO or Ceph behind a private name, path style, as the s3 driver writes it
+        (
+            "https://minio.corp.example:9000/registry-blobs/docker/registry/v2/blobs/sha256/ab/"
+            + "ab" * 32
+            + "/data?X-Amz-Signature=abc",
+            "registry-blobs",
+        ),
+        # with a root directory under the bucket
+        (
+            "https://s3.internal/bkt/root/docker/registry/v2/blobs/sha256/ab/"
+            + "ab" * 32
+            + "/data",
+            "bkt",
+        ),
+        # virtual-hosted style on an unknown host: the label is not known to be a bucket
+        (
+            "https://bkt.storage.example/docker/registry/v2/blobs/sha256/ab/" + "ab" * 32 + "/data",
+            None,
+        ),
+        ("https://cdn.example.com/some/blob", None),
+    ],
+)
+def test_a_path_style_bucket_is_read_on_any_host(location: str, bucket: str | None) -> None:
+    parsed = parse_location(location)
+    assert parsed.provider == "other" and parsed.bucket == bucket

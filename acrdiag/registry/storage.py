@@ -209,7 +209,17 @@ def _classify_host(host: str, path: str, registry_host: str | None) -> _Endpoint
         endpoint = classify(host, path)
         if endpoint is not None:
             return endpoint
-    return _Endpoint("other")
+    return _Endpoint("other", _layout_bucket(path))
+
+
+def _layout_bucket(path: str) -> str | None:
+    """A path-style bucket on any host (MinIO, Ceph, a private S3): distribution's storage
+    layout puts docker/registry/v2 under it. Never guessed from a host label."""
+    segments = [_unquote(s) for s in path.split("/")[1:8]]
+    for index in range(1, len(segments) - 2):
+        if segments[index : index + 3] == ["docker", "registry", "v2"]:
+            return segments[0] or None
+    return None
 
 
 def _aliyun_oss(host: str, path: str) -> _Endpoint | None:

@@ -657,3 +657,14 @@ def test_output_file_written_on_failure(lab: Lab, out_dir: Path, fmt: str | None
     else:
         assert json.loads(run.output) == run.report
         assert run.output == run.stdout
+
+
+def test_a_path_style_bucket_on_a_private_storage_name_is_reported(lab: Lab, out_dir: Path) -> None:
+    run = diagnose(
+        lab, out_dir, f"{lab.private_registry_host}/ns/app:1.0", extra=("--blob", "smallest")
+    )
+    assert_ok(run)
+    assert run.support["registry_kind"] == "acr-ee"  # its challenge names the ACR instance
+    assert run.support["bucket"] == lab.bucket  # from distribution's path layout
+    assert run.support["storage_endpoint"] == lab.private_storage_host
+    assert run.step("oss_resolution")["evidence"]["redirect"]["provider"] == "other"

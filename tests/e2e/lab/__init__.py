@@ -74,6 +74,9 @@ REALM_HOST = "dockerauth.cn-hangzhou.aliyuncs.com"
 STORAGE_HOST = "oss-cn-hangzhou.aliyuncs.com"
 INTERNAL_STORAGE_HOST = "oss-cn-hangzhou-internal.aliyuncs.com"
 MISSING_REGISTRY_HOST = "gone-registry.cn-hangzhou.cr.aliyuncs.com"
+# A self-hosted registry on a private S3 (MinIO, Ceph): path-style storage on a plain name.
+PRIVATE_REGISTRY_HOST = "registry.corp.example"
+PRIVATE_STORAGE_HOST = "s3.corp.example"
 FRONT_HOST = "registry.example.com"
 STORAGE_ACCESS_KEY = "LTAILABACCESSKEYID00"
 STORAGE_SECRET_KEY = "lab-secret-key-not-a-secret"
@@ -88,7 +91,11 @@ ADDRESSES = {
     REALM_HOST: "127.0.20.1",
     STORAGE_HOST: "127.0.30.1",
     INTERNAL_STORAGE_HOST: "127.0.30.2",
+    PRIVATE_REGISTRY_HOST: "127.0.10.4",
+    PRIVATE_STORAGE_HOST: "127.0.30.3",
 }
+STORAGE_HOSTS = (STORAGE_HOST, INTERNAL_STORAGE_HOST, PRIVATE_STORAGE_HOST)
+REGISTRY_HOSTS = (REGISTRY_HOST, VPC_REGISTRY_HOST, PRIVATE_REGISTRY_HOST)
 CLOSED_PORT = 5000
 DEAD_PROXY = "http://127.0.9.9:3128"
 
@@ -242,6 +249,8 @@ class Lab:
     issuer = ISSUER
     storage_host = STORAGE_HOST
     internal_storage_host = INTERNAL_STORAGE_HOST
+    private_registry_host = PRIVATE_REGISTRY_HOST
+    private_storage_host = PRIVATE_STORAGE_HOST
     region = REGION
     instance_id = INSTANCE_ID
     bucket = BUCKET
@@ -350,10 +359,13 @@ class Lab:
             self._start_registry(
                 "registry-vpc", VPC_REGISTRY_HOST, f"https://{INTERNAL_STORAGE_HOST}"
             ),
+            self._start_registry(
+                "registry-private", PRIVATE_REGISTRY_HOST, f"https://{PRIVATE_STORAGE_HOST}"
+            ),
         ]
         front = self._start_front()
         self._wait_listening(token, ADDRESSES[REALM_HOST], 443)
-        for proc, host in zip(registries, (REGISTRY_HOST, VPC_REGISTRY_HOST), strict=True):
+        for proc, host in zip(registries, REGISTRY_HOSTS, strict=True):
             self._wait_listening(proc, ADDRESSES[host], 443)
         self._wait_listening(front, ADDRESSES[FRONT_HOST], 443)
         self._seed()
@@ -370,20 +382,15 @@ class Lab:
         self._tls = {
             "registry": ca.issue(
                 "registry",
-                [REGISTRY_HOST, VPC_REGISTRY_HOST],
-                [ADDRESSES[REGISTRY_HOST], ADDRESSES[VPC_REGISTRY_HOST]],
+                list(REGISTRY_HOSTS),
+                [ADDRESSES[h] for h in REGISTRY_HOSTS],
             ),
             "token": ca.issue("dockerauth", [REALM_HOST], [ADDRESSES[REALM_HOST]]),
             "front": ca.issue("front", [FRONT_HOST], [ADDRESSES[FRONT_HOST]]),
             "storage": ca.issue(
                 "oss",
-                [
-                    STORAGE_HOST,
-                    INTERNAL_STORAGE_HOST,
-                    f"*.{STORAGE_HOST}",
-                    f"*.{INTERNAL_STORAGE_HOST}",
-                ],
-                [ADDRESSES[STORAGE_HOST], ADDRESSES[INTERNAL_STORAGE_HOST], STORAGE_PRIVATE_ADDR],
+                [*STORAGE_HOSTS, *(f"*.{h}" for h in STORAGE_HOSTS)],
+                [*(ADDRESSES[h] for h in STORAGE_HOSTS), STORAGE_PRIVATE_ADDR],
             ),
         }
         self._signing = make_signing_pair(self._keys)
@@ -396,7 +403,7 @@ class Lab:
         subprocess.run(["ip", "netns", "add", self.name], check=True, capture_output=True)
         self._ns_created = True
         self._run_in_ns(["ip", "link", "set", "lo", "up"])
-        storage = ", ".join(ADDRESSES[h] for h in (STORAGE_HOST, INTERNAL_STORAGE_HOST))
+        storage = ", ".join(ADDRESSES[h] for h in STORAGE_HOSTS)
         self._nft(
             f"""
             table ip acrdiag_lab {{
@@ -473,7 +480,7 @@ class Lab:
             ],
             env={
                 "S3_IGNORE_SUBDOMAIN_BUCKETNAME": "true",
-                "MOTO_S3_CUSTOM_ENDPOINTS": f"https://{STORAGE_HOST},https://{INTERNAL_STORAGE_HOST}",
+                "MOTO_S3_CUSTOM_ENDPOINTS": ",".join(f"https://{h}" for h in STORAGE_HOSTS),
                 "PYTHONUNBUFFERED": "1",
             },
         )
@@ -572,8 +579,7 @@ class Lab:
         path.write_text(json.dumps(config, indent=2))
         hosts = self._conf / "registry-hosts"
         hosts.write_text(
-            "127.0.0.1\tlocalhost\n"
-            f"{STORAGE_PRIVATE_ADDR}\t{STORAGE_HOST} {INTERNAL_STORAGE_HOST}\n"
+            f"127.0.0.1\tlocalhost\n{STORAGE_PRIVATE_ADDR}\t{' '.join(STORAGE_HOSTS)}\n"
         )
         # A private mount namespace: the registry sees the OSS names at moto's private
         # address through its own /etc/hosts, whatever the lab DNS or nftables do to clients.
@@ -841,7 +847,7 @@ class Lab:
         out: dict[str, str] = {}
         for second in range(int(since), int(until) + 1):
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
-            for host in (STORAGE_HOST, INTERNAL_STORAGE_HOST):
+            for host in STORAGE_HOSTS:
                 for digest in digests:
                     path = f"/{BUCKET}/{self.blob_key(digest)}"
                     out[_presign_signature(host, path, stamp)] = f"{host}{path}@{stamp}"
