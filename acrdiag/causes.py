@@ -66,6 +66,7 @@ class Cause(StrEnum):
     MANIFEST_UNKNOWN = "manifest_unknown"
     RATE_LIMITED = "rate_limited"
     PLATFORM_MISSING = "platform_missing"
+    PLATFORM_MISMATCH = "platform_mismatch"
     SCHEMA1_DEPRECATED = "schema1_deprecated"
     DIGEST_MISMATCH = "digest_mismatch"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
@@ -140,6 +141,7 @@ DESCRIPTIONS: dict[Cause, str] = {
     Cause.MANIFEST_UNKNOWN: "the tag or digest does not exist in the repository",
     Cause.RATE_LIMITED: "the registry's pull rate limit is exhausted",
     Cause.PLATFORM_MISSING: "the image index has no manifest for the requested platform",
+    Cause.PLATFORM_MISMATCH: "a single-platform image is for another platform than requested",
     Cause.SCHEMA1_DEPRECATED: "the image is a schema 1 manifest that docker and containerd refuse",
     Cause.DIGEST_MISMATCH: "the content does not hash to the digest it was asked for",
     Cause.UNSUPPORTED_MEDIA_TYPE: "the manifest's media type is not one pullers understand",

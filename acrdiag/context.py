@@ -80,6 +80,7 @@ class Facts:
     token: str | None = field(default=None, repr=False)
     token_window: tuple[datetime | None, datetime | None] = (None, None)  # nbf, exp
     manifest: ParsedManifest | None = None
+    image_platform: str | None = None  # the index entry's, or what the config says
     blobs: list[Descriptor] = field(default_factory=list)  # to fetch, in order
     routes: list[BlobRoute] = field(default_factory=list)
     redirect_url: str | None = field(default=None, repr=False)

@@ -294,7 +294,9 @@ def _report(
         started_at=started_at,
         duration_s=round(duration, 4),
         verdict=_verdict(steps, stop),
-        support=support_block(ctx.profile, ctx.facts.redirect, ctx.request_ids),
+        support=support_block(
+            ctx.profile, ctx.facts.redirect, ctx.request_ids, ctx.facts.image_platform
+        ),
         environment=ctx.environment,
         steps=steps,
     )

@@ -100,6 +100,7 @@ class Support(_Model):
     bucket: str | None = None
     storage_endpoint: str | None = None
     storage_endpoint_type: str | None = None
+    image_platform: str | None = None  # from the index entry, or the image's config
     request_ids: list[RequestId] = Field(default_factory=list)
 
 

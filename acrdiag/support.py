@@ -12,10 +12,14 @@ from acrdiag.registry.storage import StorageLocation
 
 
 def support_block(
-    profile: RegistryProfile, redirect: StorageLocation | None, request_ids: list[RequestId]
+    profile: RegistryProfile,
+    redirect: StorageLocation | None,
+    request_ids: list[RequestId],
+    image_platform: str | None = None,
 ) -> Support:
     support = Support(
         registry_kind=profile.kind,
+        image_platform=image_platform,
         instance_id=profile.instance_id,
         instance_name=profile.instance_name,
         region=profile.region,

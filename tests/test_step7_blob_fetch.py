@@ -348,3 +348,22 @@ def test_an_azure_sas_refusal_says_its_detail(world: World) -> None:
     failed = assert_failed_at(world.run(world.ref("ns/app:1.0")), "blob_fetch", "url_expired")
     assert "Signed expiry time" in failed["summary"]
     assert failed["evidence"]["storage_error"]["detail"].startswith("Signed expiry time")
+
+
+def test_a_single_platform_image_for_another_platform_is_a_warning_as_docker_warns(
+    world: World,
+) -> None:
+    world.serve_image("ns/app", "1.0", Image("arm64"))
+    result = world.run(world.ref("ns/app:1.0"))  # --platform defaults to linux/amd64
+    assert result.code == 0
+    step = result.step("blob_fetch")
+    assert (step["status"], step["cause"]) == ("warn", "platform_mismatch")
+    assert "the image is linux/arm64, not the requested linux/amd64" in step["summary"]
+    assert result.report["support"]["image_platform"] == "linux/arm64"
+
+
+def test_the_support_block_names_the_platform_taken_from_an_index(world: World) -> None:
+    world.healthy()
+    result = world.run(world.ref("ns/app:1.0"), "--platform", "linux/arm64")
+    assert_passed(result)
+    assert result.report["support"]["image_platform"] == "linux/arm64/v8"

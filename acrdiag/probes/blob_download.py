@@ -72,9 +72,14 @@ class Fetched:
     blob: Descriptor
     host: str
     outcome: Literal["verified", "reached"]
-    bytes: int
+    received: int  # bytes
     seconds: float
     evidence: dict[str, Any] = field(default_factory=dict)
+    content: bytes | None = None  # kept for a small config blob: it names the platform
+
+
+# An image config is a few KB; one larger than this is not read for its platform.
+MAX_CONFIG_KEPT = 1024 * 1024
 
 
 def fetch(ctx: RunContext, route: BlobRoute, full: bool) -> Fetched:
@@ -179,9 +184,14 @@ def _read(
     hasher = hashlib.sha256()
     size = 0
     started = time.monotonic()
+    config = ctx.facts.manifest.config if ctx.facts.manifest else None
+    keep = full and config is not None and config.digest == blob.digest
+    kept: list[bytes] = []
     try:
         for chunk in ctx.session.iter_raw(response):
             size += len(chunk)
+            if keep and size <= MAX_CONFIG_KEPT:
+                kept.append(chunk)
             if not full and size >= min(PROBE_BYTES, blob.size):
                 break  # the object is there and readable: that is all a ranged read proves
             if size > blob.size:
@@ -197,7 +207,10 @@ def _read(
     elapsed = max(time.monotonic() - started, 1e-6)
     if not full:
         return Fetched(blob, host, "reached", size, elapsed, {"host": host, "bytes_read": size})
-    return _verified(ctx, blob, host, size, elapsed, "sha256:" + hasher.hexdigest())
+    fetched = _verified(ctx, blob, host, size, elapsed, "sha256:" + hasher.hexdigest())
+    if keep and size <= MAX_CONFIG_KEPT:
+        fetched.content = b"".join(kept)
+    return fetched
 
 
 def _verified(

@@ -13,9 +13,11 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
+from acrdiag.causes import Cause
 from acrdiag.context import BlobRoute, RunContext, StepRecord
 from acrdiag.probes.base import StepFailed, human_size, short_digest
 from acrdiag.probes.blob_download import Fetched, fetch
+from acrdiag.registry.manifests import Descriptor, config_platform, platform_label
 
 # docker's max-concurrent-downloads default.
 PARALLEL_DOWNLOADS = 3
@@ -40,7 +42,29 @@ def run(ctx: RunContext) -> str:
     _raise_first_failure(ctx, routes, outcomes)
     fetched = [o for o in outcomes if isinstance(o, Fetched)]
     ctx.step.evidence["download"] = fetched[0].evidence
+    _check_platform(ctx, fetched)
     return _summary(ctx, fetched)
+
+
+def _check_platform(ctx: RunContext, fetched: list[Fetched]) -> None:
+    """A single-platform image names its platform only in its config: docker pulls it
+    whatever --platform says, and warns when they differ. So does acrdiag."""
+    config = next((f.content for f in fetched if f.content is not None), None)
+    if config is None or ctx.facts.image_platform is not None:
+        return  # not read, or chosen from an index by its platform already
+    platform = config_platform(config)
+    if platform is None:
+        return
+    ctx.facts.image_platform = platform_label(Descriptor("", "", 0, platform))
+    wanted = ctx.options.platform
+    if not wanted.matches(platform):
+        ctx.step.warn(
+            Cause.PLATFORM_MISMATCH,
+            f"the image is {ctx.facts.image_platform}, not the requested {wanted}: docker pulls "
+            "it with a warning, and containers fail with 'exec format error' unless emulated",
+            f"push a {wanted} variant (docker buildx --platform) in an index, or pull with "
+            f"--platform {ctx.facts.image_platform}",
+        )
 
 
 class _Planner:
@@ -65,7 +89,7 @@ class _Planner:
 
     def measured(self, fetched: Fetched) -> None:
         if fetched.outcome == "verified":
-            self._bytes += fetched.bytes
+            self._bytes += fetched.received
             self._seconds += fetched.seconds
 
 
@@ -136,7 +160,7 @@ def _shown(route: BlobRoute, outcome: Fetched | StepFailed) -> dict[str, object]
     if isinstance(outcome, StepFailed):
         out.update(outcome="failed", cause=outcome.cause.value)
     else:
-        out.update(outcome=outcome.outcome, host=outcome.host, bytes=outcome.bytes)
+        out.update(outcome=outcome.outcome, host=outcome.host, bytes=outcome.received)
     return out
 
 
@@ -144,7 +168,7 @@ def _summary(ctx: RunContext, fetched: list[Fetched]) -> str:
     verified = [f for f in fetched if f.outcome == "verified"]
     reached = [f for f in fetched if f.outcome == "reached"]
     hosts = ", ".join(dict.fromkeys(f.host for f in fetched))
-    size = sum(f.bytes for f in verified)
+    size = sum(f.received for f in verified)
     seconds = max(sum(f.seconds for f in verified), 1e-6)
     rate = size / seconds / 1e6
     if len(fetched) == 1 and verified:

@@ -200,6 +200,7 @@ def _select(ctx: RunContext, index: ParsedManifest) -> Descriptor:
             ],
         )
     ctx.step.evidence["selected_platform"] = platform_label(chosen)
+    ctx.facts.image_platform = platform_label(chosen)
     return chosen
 
 

@@ -107,6 +107,19 @@ def platform_label(desc: Descriptor) -> str:
     return f"{label}/{_label_part(variant)}" if isinstance(variant, str) and variant else label
 
 
+def config_platform(body: bytes) -> dict[str, Any] | None:
+    """The platform an image config names ({"os", "architecture", "variant"}), if it does."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    platform = {k: document.get(k) for k in ("os", "architecture", "variant")}
+    platform = {k: v for k, v in platform.items() if isinstance(v, str) and v}
+    return platform if "os" in platform and "architecture" in platform else None
+
+
 def select_platform(index: ParsedManifest, platform: Platform) -> Descriptor | None:
     """The first index entry for `platform`, as docker would pick it; None if there is none."""
     if index.kind != "index":

@@ -60,7 +60,7 @@ def support_lines(report: Report) -> list[tuple[str, str]]:
     )
     lines = [
         ("reference", report.target.normalized or report.target.reference),
-        ("platform", report.target.platform or "?"),
+        ("platform", _platform(report)),
         ("verdict", where),
         ("registry kind", s.registry_kind or "not learned"),
     ]
@@ -79,6 +79,14 @@ def support_lines(report: Report) -> list[tuple[str, str]]:
         lines.append(("request ID", f"{rid.header}={rid.value} ({rid.step.value})"))
     lines.append(("acrdiag", f"{report.tool.version}, {report.started_at:%Y-%m-%d %H:%M:%S} UTC"))
     return lines
+
+
+def _platform(report: Report) -> str:
+    wanted = report.target.platform or "?"
+    image = report.support.image_platform
+    if image is None or image == wanted:
+        return wanted
+    return f"{wanted} requested; the image is {image}"
 
 
 def _serves_blobs_itself(report: Report) -> bool:

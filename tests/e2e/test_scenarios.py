@@ -377,6 +377,7 @@ def test_challenge_stripped_by_a_reverse_proxy(lab: Lab, out_dir: Path) -> None:
             "bucket",
             "storage_endpoint",
             "storage_endpoint_type",
+            "image_platform",
         )
     }
 
