@@ -64,10 +64,8 @@ def plain() -> Iterator[object]:
 # -- credentials go only where a careful puller sends them -------------------------------
 
 
-def test_token_service_redirect_to_plain_http_never_gets_the_password(
-    world: World, plain: object
-) -> None:
-    world.healthy()
+def _realm_redirects_to_plain_http(world: World, plain: object, status: int) -> None:
+    """The token service redirects to a plain-http token service on the same host name."""
     port = plain.port  # type: ignore[attr-defined]
     plain.expect_request(re.compile(".*")).respond_with_handler(world.token_service)  # type: ignore[attr-defined]
     world.route(
@@ -76,10 +74,17 @@ def test_token_service_redirect_to_plain_http_never_gets_the_password(
         "/auth",
         lambda r: Response(
             "",
-            status=307,
+            status=status,
             headers={"Location": f"http://{REALM_HOST}:{port}/auth?{r.query_string.decode()}"},
         ),
     )
+
+
+def test_token_service_redirect_to_plain_http_never_gets_the_password(
+    world: World, plain: object
+) -> None:
+    world.healthy()
+    _realm_redirects_to_plain_http(world, plain, 307)
     result = world.run(world.ref("ns/app:1.0"))
     failed = assert_failed_at(result, "auth_endpoint", "insecure_realm")
     assert "redirected there" in failed["summary"]
@@ -90,18 +95,7 @@ def test_token_service_redirect_to_plain_http_never_gets_the_password(
 def test_anonymous_realm_redirect_to_plain_http_is_reported(world: World, plain: object) -> None:
     world.healthy()
     world.anonymous_repos.add("ns/app")
-    port = plain.port  # type: ignore[attr-defined]
-    plain.expect_request(re.compile(".*")).respond_with_handler(world.token_service)  # type: ignore[attr-defined]
-    world.route(
-        "realm",
-        "GET",
-        "/auth",
-        lambda r: Response(
-            "",
-            status=302,
-            headers={"Location": f"http://{REALM_HOST}:{port}/auth?{r.query_string.decode()}"},
-        ),
-    )
+    _realm_redirects_to_plain_http(world, plain, 302)
     result = world.run(world.ref("ns/app:1.0"), user=None)
     assert_passed(result)
     step = result.step("auth_endpoint")
