@@ -145,7 +145,7 @@ DESCRIPTIONS: dict[Cause, str] = {
     Cause.SCHEMA1_DEPRECATED: "the image is a schema 1 manifest that docker and containerd refuse",
     Cause.DIGEST_MISMATCH: "the content does not hash to the digest it was asked for",
     Cause.UNSUPPORTED_MEDIA_TYPE: "the manifest's media type is not one pullers understand",
-    Cause.BLOB_UNKNOWN: "the registry does not know the blob",
+    Cause.BLOB_UNKNOWN: "the registry does not know the blob, or --blob names one the image lacks",
     Cause.NO_LOCATION: "a blob redirect without a Location header",
     Cause.URL_EXPIRED: "the signed storage URL is expired",
     Cause.URL_EXPIRING: "the signed storage URL has little lifetime left",
@@ -158,7 +158,7 @@ DESCRIPTIONS: dict[Cause, str] = {
     Cause.SIZE_MISMATCH: "the blob's size differs from its descriptor",
     Cause.TRUNCATED: "the download ended early",
     Cause.DEADLINE_EXCEEDED: "the run's --deadline ran out during this step",
-    Cause.INTERRUPTED: "the run was interrupted (Ctrl-C) during this step",
+    Cause.INTERRUPTED: "the run was interrupted (Ctrl-C) or stopped (SIGTERM) during this step",
     Cause.INTERNAL_ERROR: "acrdiag itself failed; please report it",
     Cause.BAD_INPUT: "the run did not start: a bad reference, flag or file (exit 2)",
 }

@@ -155,7 +155,7 @@ def run(
             "--max-download",
             metavar="SIZE",
             help="Download at most this much in full (e.g. 256M, 1G); beyond it, read "
-            "each blob's first bytes. Default 256M.",
+            "each blob's first 64 KiB. Not with --blob all.",
         ),
     ] = "256M",
 ) -> None:

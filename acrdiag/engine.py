@@ -122,7 +122,7 @@ def bad_input_report(reference: str, message: str, steps: Sequence[Step] = PULL_
     """The report of a run that never started: bad input, exit 2, no step run."""
     summary = f"not run: {message}"
     rows = [
-        StepResult(id=step.id, number=n, status=Status.SKIPPED, summary=summary)
+        StepResult(id=step.id, number=n, status=Status.SKIPPED, summary="not run: bad input")
         for n, step in enumerate(steps, 1)
     ]
     verdict = Verdict(

@@ -190,6 +190,12 @@ def _tls_error(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
 
 
 def _read_timeout(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    if failure.phase == "tls":
+        return [
+            f"{failure.host} took the TCP connection but not the TLS handshake: a port that "
+            "speaks plain HTTP (try --plain-http), or a middlebox holding TLS; the route itself "
+            "works"
+        ]
     return [
         f"{failure.host} accepted the connection but did not answer within "
         f"--timeout {ctx.options.timeout:g} s: an overloaded server or a middlebox holding "

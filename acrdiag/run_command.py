@@ -110,9 +110,13 @@ def build_options(args: RunArgs) -> RunOptions:
 
 def _check_numbers(args: RunArgs) -> None:
     if not 0 < args.timeout <= 3600:
-        raise InputError(f"--timeout must be between 0 and 3600 seconds, not {args.timeout:g}")
+        raise InputError(
+            f"--timeout must be more than 0 and at most 3600 seconds, not {args.timeout:g}"
+        )
     if not 0 < args.deadline <= 86400:
-        raise InputError(f"--deadline must be between 0 and 86400 seconds, not {args.deadline:g}")
+        raise InputError(
+            f"--deadline must be more than 0 and at most 86400 seconds, not {args.deadline:g}"
+        )
 
 
 def _blob_choice(blob: str | None, max_download: str) -> tuple[str, int | None]:
@@ -265,5 +269,5 @@ def render(report: Report, fmt: str) -> str:
     import io
 
     buffer = io.StringIO()
-    render_text(report, buffer, color=False, width=120)
+    render_text(report, buffer, color=False, width=80)  # a ticket, a terminal: 80 columns
     return buffer.getvalue()

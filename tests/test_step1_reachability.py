@@ -267,3 +267,15 @@ def test_nxdomain_for_a_well_known_public_endpoint_blames_dns_not_spelling(world
     failed = assert_failed_at(result, "reachability", "dns_nxdomain")
     assert any("public registry endpoint" in h and "@223.5.5.5" in h for h in failed["hints"])
     assert result.report["support"]["registry_kind"] == "acr-personal"
+
+
+def test_a_stalled_tls_handshake_is_not_blamed_on_tcp(world: World) -> None:
+    def silent(conn: socket.socket) -> None:
+        time.sleep(4)  # accepts TCP, never answers the ClientHello
+
+    with raw_server(silent) as port:
+        result = world.run(f"{REGISTRY}:{port}/ns/app:1.0", timeout=1.5, user=None)
+    failed = assert_failed_at(result, "reachability", "read_timeout")
+    assert failed["evidence"]["failure"]["phase"] == "tls"
+    assert "did not complete the TLS handshake" in failed["summary"]
+    assert not any("firewall" in h for h in failed["hints"])

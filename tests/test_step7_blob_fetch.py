@@ -236,7 +236,7 @@ def test_dead_proxy_for_storage_only_is_proxy_unreachable_with_no_proxy_hint(
 
 
 def _three_layers(world: World) -> Image:
-    layers = [Blob(OCI_LAYER, bytes([65 + i]) * (20_000 + i)) for i in range(3)]
+    layers = [Blob(OCI_LAYER, bytes([65 + i]) * (100_000 + i)) for i in range(3)]
     image = Image("amd64", layers=layers)
     world.serve_image("ns/app", "1.0", image)
     return image
@@ -270,7 +270,7 @@ def test_a_layer_missing_from_storage_fails_step_7(world: World) -> None:
 
 def test_past_max_download_a_blob_is_only_reached_with_a_ranged_read(world: World) -> None:
     image = _three_layers(world)
-    result = world.run(world.ref("ns/app:1.0"), "--max-download", "30K")
+    result = world.run(world.ref("ns/app:1.0"), "--max-download", "150K")
     assert_passed(result)
     shown = result.step("blob_fetch")["evidence"]["blobs"]
     assert [b["outcome"] for b in shown] == ["verified", "verified", "reached", "reached"]
@@ -280,6 +280,16 @@ def test_past_max_download_a_blob_is_only_reached_with_a_ranged_read(world: Worl
     assert "2 blobs only reached" in result.step("blob_fetch")["summary"]
     assert "past --max-download" in result.step("blob_fetch")["summary"]
     assert image.config.digest == shown[0]["digest"]
+
+
+def test_blobs_no_bigger_than_a_ranged_read_are_verified_whatever_the_budget(
+    world: World,
+) -> None:
+    world.healthy()  # a small config and a 48 KB layer
+    result = world.run(world.ref("ns/app:1.0"), "--max-download", "0")
+    assert_passed(result)
+    shown = result.step("blob_fetch")["evidence"]["blobs"]
+    assert {b["outcome"] for b in shown} == {"verified"}
 
 
 def test_blob_all_downloads_everything_whatever_the_budget(world: World) -> None:

@@ -29,6 +29,14 @@ class DnsLookupFailed(Exception):
         self.lookup = lookup
 
 
+class TlsHandshakeTimedOut(Exception):
+    """TCP connected, then the TLS handshake got no answer in time (not a TCP timeout)."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(f"TLS handshake with {where} got no answer in time")
+        self.where = where
+
+
 class AddressFailed(Exception):
     """One address refused or timed out; ``original`` is the socket-level error."""
 
@@ -134,6 +142,10 @@ class TracingStream(httpcore.NetworkStream):
             inner = self._inner.start_tls(
                 ssl_context, server_hostname, self._backend.deadline.clamp(timeout)
             )
+        except httpcore.ConnectTimeout as exc:
+            # httpcore calls a stalled handshake a connect timeout; it is not one.
+            where = _join(self.info.address, self.info.port)
+            raise httpcore.ConnectTimeout(TlsHandshakeTimedOut(where)) from exc
         finally:
             self.info.tls_s = time.monotonic() - started
             self._backend.record("tls", self.info.tls_s)

@@ -16,7 +16,7 @@ import httpx
 
 from acrdiag.causes import Cause
 from acrdiag.deadline import DeadlineExceeded
-from acrdiag.net.connections import AddressFailed, DnsLookupFailed
+from acrdiag.net.connections import AddressFailed, DnsLookupFailed, TlsHandshakeTimedOut
 from acrdiag.redact import redact_text, redact_url
 
 # OpenSSL X509_V_ERR_* codes (ssl.SSLCertVerificationError.verify_code).
@@ -123,6 +123,16 @@ def _dns(exc: BaseException, host: str, proxy: str | None) -> NetFailure | None:
 
 
 def _tls(exc: BaseException, host: str, proxy: str | None) -> NetFailure | None:
+    stalled: TlsHandshakeTimedOut | None = _find(exc, TlsHandshakeTimedOut)
+    if stalled is not None:
+        return NetFailure(
+            Cause.READ_TIMEOUT,
+            f"{host} ({stalled.where}) accepted the TCP connection but did not complete the "
+            "TLS handshake in time",
+            host=host,
+            phase="tls",
+            proxy=proxy,
+        )
     verify: ssl.SSLCertVerificationError | None = _find(exc, ssl.SSLCertVerificationError)
     if verify is not None:
         code = verify.verify_code

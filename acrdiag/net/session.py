@@ -97,7 +97,6 @@ class HttpSession:
         self.clocks = ServerClocks()
         self.deadline = deadline
         self._timeout = timeout
-        self._connect_total = 0.0
         resolver.on_lookup = self._on_lookup
         backend = TracingBackend(resolver, deadline, self._phase)
         self.transport = RoutingTransport(backend, trust.context, proxies)
@@ -204,12 +203,12 @@ class HttpSession:
         """Send the request and yield the response with its body unread."""
         url = self._without_userinfo(url)
         proxy = self.transport.proxy_for(url)
-        started, connect_before = time.monotonic(), self._connect_total
+        started, connect_before = time.monotonic(), self._connect_seconds()
         try:
             response = self._send(method, url, headers)
         except Exception as exc:
             raise self._classified(exc, url, proxy) from exc
-        ttfb = time.monotonic() - started - (self._connect_total - connect_before)
+        ttfb = time.monotonic() - started - (self._connect_seconds() - connect_before)
         self._phase("ttfb", ttfb)
         self._note(method, url, response, proxy, ttfb)
         try:
@@ -360,12 +359,18 @@ class HttpSession:
         if recorder is not None:
             recorder.warn(cause, message, hint)
 
+    def _connect_seconds(self) -> float:
+        """DNS, TCP and TLS time spent by this thread so far (kept out of time to first byte)."""
+        seconds: float = getattr(self._thread, "connect_s", 0.0)
+        return seconds
+
     def _on_lookup(self, lookup: Lookup) -> None:
         self._phase("dns", lookup.duration_s)
 
     def _phase(self, name: str, seconds: float) -> None:
         if name in ("dns", "tcp", "tls"):
-            self._connect_total += seconds
+            # Per thread: parallel downloads must not take each other's connect time off.
+            self._thread.connect_s = self._connect_seconds() + seconds
         recorder = self.recorder
         if recorder is not None:
             recorder.add_phase(name, seconds)

@@ -16,7 +16,7 @@ from functools import partial
 from acrdiag.causes import Cause
 from acrdiag.context import BlobRoute, RunContext, StepRecord
 from acrdiag.probes.base import StepFailed, human_size, short_digest
-from acrdiag.probes.blob_download import Fetched, fetch
+from acrdiag.probes.blob_download import PROBE_BYTES, Fetched, fetch
 from acrdiag.registry.manifests import Descriptor, config_platform, platform_label
 
 # docker's max-concurrent-downloads default.
@@ -41,7 +41,7 @@ def run(ctx: RunContext) -> str:
     ctx.step.evidence["blobs"] = [_shown(route, outcome) for route, outcome in pairs]
     _raise_first_failure(ctx, routes, outcomes)
     fetched = [o for o in outcomes if isinstance(o, Fetched)]
-    ctx.step.evidence["download"] = fetched[0].evidence
+    ctx.step.evidence["download"] = fetched[0].evidence if len(fetched) == 1 else _totals(fetched)
     _check_platform(ctx, fetched)
     return _summary(ctx, fetched)
 
@@ -78,6 +78,8 @@ class _Planner:
 
     def why_not_full(self, size: int) -> str | None:
         """None for a full download, else why only the first bytes are read."""
+        if size <= PROBE_BYTES:
+            return None  # a ranged read would fetch all of it anyway: verify it
         if self._left is not None:
             if size > self._left:
                 return "past --max-download"
@@ -162,6 +164,19 @@ def _shown(route: BlobRoute, outcome: Fetched | StepFailed) -> dict[str, object]
     else:
         out.update(outcome=outcome.outcome, host=outcome.host, bytes=outcome.received)
     return out
+
+
+def _totals(fetched: list[Fetched]) -> dict[str, object]:
+    verified = [f for f in fetched if f.outcome == "verified"]
+    size = sum(f.received for f in verified)
+    seconds = max(sum(f.seconds for f in verified), 1e-6)
+    return {
+        "verified": len(verified),
+        "reached": len(fetched) - len(verified),
+        "bytes_verified": size,
+        "seconds": round(seconds, 4),
+        "mb_per_s": round(size / seconds / 1e6, 2),
+    }
 
 
 def _summary(ctx: RunContext, fetched: list[Fetched]) -> str:

@@ -77,6 +77,8 @@ def support_lines(report: Report) -> list[tuple[str, str]]:
         lines += [("OSS bucket", s.bucket or "not learned"), ("storage endpoint", _endpoint(s))]
     for rid in s.request_ids[:10]:
         lines.append(("request ID", f"{rid.header}={rid.value} ({rid.step.value})"))
+    if not s.request_ids:
+        lines.append(("request IDs", "none received (no server sent a request ID header)"))
     lines.append(("acrdiag", f"{report.tool.version}, {report.started_at:%Y-%m-%d %H:%M:%S} UTC"))
     return lines
 
@@ -111,6 +113,15 @@ def environment_lines(report: Report) -> list[tuple[str, str]]:
         ("credentials", env.credentials or "?"),
     ]
     return lines + [(f"proxy for {hop}", route) for hop, route in env.proxies.items()]
+
+
+def verdict_text(report: Report) -> str:
+    """The verdict in a few words: a failing step's own summary is shown with that step."""
+    verdict = report.verdict
+    if verdict.failed_step is not None:
+        cause = verdict.cause.value if verdict.cause else "?"
+        return f"step {verdict.failed_step_number} ({verdict.failed_step.value}), {cause}"
+    return verdict.summary
 
 
 def step_time(step: StepResult) -> str:

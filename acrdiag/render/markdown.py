@@ -10,6 +10,7 @@ from acrdiag.render.common import (
     flatten,
     step_time,
     support_lines,
+    verdict_text,
 )
 
 
@@ -18,7 +19,7 @@ def render_markdown(report: Report) -> str:
     out = [
         f"# acrdiag report: {_cell(target.normalized or target.reference)}",
         "",
-        f"**{report.verdict.status.upper()}**: {_cell(report.verdict.summary)} "
+        f"**{report.verdict.status.upper()}**: {_cell(verdict_text(report))} "
         f"(exit code {report.verdict.exit_code})",
         "",
         "| # | step | status | time | summary |",

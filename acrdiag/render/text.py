@@ -17,6 +17,7 @@ from acrdiag.render.common import (
     flatten,
     step_time,
     support_lines,
+    verdict_text,
 )
 
 STYLES = {
@@ -112,12 +113,8 @@ def _verdict_line(report: Report) -> Text:
     """The verdict, once: the failing step's summary is in its panel above."""
     verdict = report.verdict
     style = {"ok": "bold green", "warn": "bold yellow", "fail": "bold red"}[verdict.status]
-    if verdict.failed_step is not None:
-        cause = verdict.cause.value if verdict.cause else "?"
-        what = f"step {verdict.failed_step_number} ({verdict.failed_step.value}), {cause}"
-    else:
-        what = verdict.summary
     return Text(
-        f"{verdict.status.upper()}: {what} (exit {verdict.exit_code}, {report.duration_s:.2f} s)",
+        f"{verdict.status.upper()}: {verdict_text(report)} "
+        f"(exit {verdict.exit_code}, {report.duration_s:.2f} s)",
         style=style,
     )
