@@ -14,6 +14,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from acrdiag import __version__
+from acrdiag.env import Env
 from acrdiag.stopping import Terminated
 
 app = typer.Typer(
@@ -57,6 +58,7 @@ def root(
 
 @app.command()
 def run(
+    context: typer.Context,
     reference: Annotated[
         str,
         typer.Argument(
@@ -178,14 +180,17 @@ def run(
         blob,
         max_download,
     )
-    raise typer.Exit(execute(args))
+    env = context.obj if isinstance(context.obj, Env) else None
+    raise typer.Exit(execute(args, env=env))
 
 
-def main(argv: list[str] | None = None) -> NoReturn:
+def main(argv: list[str] | None = None, env: Env | None = None) -> NoReturn:
+    """The command line; ``env`` replaces the process's streams, environment and clock
+    (tests pass their own)."""
     _tolerant_streams()
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="acrdiag", standalone_mode=False)
+        result = command.main(args=argv, prog_name="acrdiag", standalone_mode=False, obj=env)
     except InputError as exc:
         _fail(str(exc))
     except Terminated:

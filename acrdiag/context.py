@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from acrdiag.auth import ANONYMOUS, Credential
 from acrdiag.causes import Cause
+from acrdiag.env import utc_now
 from acrdiag.model import Environment, RequestId, StepId
 from acrdiag.net.clocks import LOCAL, JudgingClock
 from acrdiag.registry.profiles import RegistryProfile, profile_of
@@ -33,8 +35,7 @@ class RunOptions:
 
     reference: ImageReference
     platform: Platform
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    credential: Credential = ANONYMOUS
     timeout: float = 10.0
     deadline: float = 60.0
     ca_file: str | None = None
@@ -44,15 +45,7 @@ class RunOptions:
     blob: str = "all"
     max_download: int | None = 256 * 1024 * 1024  # full downloads of "all"; None: no limit
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
-
-    @property
-    def has_credentials(self) -> bool:
-        return self.username is not None and self.password is not None
-
-    def credentials_source(self) -> str:
-        if self.has_credentials:
-            return f"--username {self.username} (password from stdin)"
-        return "anonymous (no --username given)"
+    now: Callable[[], datetime] = field(default=utc_now, repr=False)
 
 
 @dataclass(frozen=True)

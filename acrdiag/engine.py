@@ -54,24 +54,29 @@ class Interrupted(Exception):
 
 def diagnose(options: RunOptions, steps: Sequence[Step] = PULL_STEPS) -> Report:
     """Run the steps in order against ``options.reference``; never raises except Interrupted."""
-    started_at = datetime.now(UTC)
+    started_at = options.now()
     started = time.monotonic()
     deadline = Deadline(options.deadline)
     trust = build_trust(options.ca_file, options.insecure)
     proxies = ProxyConfig.from_environ(options.environ)
     resolver = HostResolver(options.nameservers, options.timeout, deadline)
     session = HttpSession(
-        trust=trust, resolver=resolver, proxies=proxies, timeout=options.timeout, deadline=deadline
+        trust=trust,
+        resolver=resolver,
+        proxies=proxies,
+        timeout=options.timeout,
+        deadline=deadline,
+        now=options.now,
     )
     with ExitStack() as resources:
         resources.callback(session.close)
         ctx = RunContext(options, session, resolver, trust, proxies, resources)
-        ctx.keep_secret(options.password, min_length=1)  # the user's: however short
+        ctx.keep_secret(options.credential.secret, min_length=1)  # the user's: however short
         for proxy in (proxies.http_proxy, proxies.https_proxy):
             ctx.keep_secret(_proxy_password(proxy))
         ctx.environment.resolver = resolver.describe()
         ctx.environment.trust = trust.description
-        ctx.environment.credentials = options.credentials_source()
+        ctx.environment.credentials = options.credential.source
         results, stop = _run_steps(ctx, steps)
     report = _report(ctx, results, started_at, time.monotonic() - started, stop)
     if stop is not None:
@@ -96,7 +101,8 @@ def crash_report(
         evidence={"exception": _crash_evidence(exc)},
         hints=["please report this with the JSON report attached"],
     )
-    secrets = {options.password} if options.password else set()
+    secret = options.credential.secret
+    secrets = {secret} if secret else set()
     first = _result(
         record,
         Status.FAIL,

@@ -6,14 +6,15 @@ import contextlib
 import os
 import re
 import ssl
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from acrdiag.auth import CredentialSource, FlagCredentials, resolve_credential
 from acrdiag.cli import InputError
 from acrdiag.context import RunOptions
 from acrdiag.engine import Interrupted, bad_input_report, crash_report, diagnose
+from acrdiag.env import Env
 from acrdiag.model import Report
 from acrdiag.net.dns import parse_nameserver
 from acrdiag.reference import ReferenceError, parse_platform, parse_reference
@@ -46,11 +47,12 @@ class RunArgs:
     max_download: str = "256M"
 
 
-def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS) -> int:
+def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS, env: Env | None = None) -> int:
+    env = env or Env.from_process()
     if args.output is not None and str(args.output) == "-":
         args.output = None  # --output - is standard output, as for docker and curl
     try:
-        options = build_options(args)
+        options = build_options(args, env)
     except InputError as exc:
         _replace_output(args, bad_input_report(args.reference, str(exc), steps))
         raise
@@ -61,7 +63,7 @@ def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS) -> int:
             report = stop.report
         except Exception as exc:  # the engine never raises; if it does, still a report
             report = crash_report(options, exc, steps)
-    emit(report, args)
+    emit(report, args, env)
     return report.verdict.exit_code
 
 
@@ -75,7 +77,7 @@ def _replace_output(args: RunArgs, report: Report) -> None:
         write_atomic(args.output, render(report, file_format(args)))
 
 
-def build_options(args: RunArgs) -> RunOptions:
+def build_options(args: RunArgs, env: Env) -> RunOptions:
     """RunOptions from the command line, or InputError naming what is wrong."""
     try:
         reference = parse_reference(args.reference)
@@ -90,12 +92,11 @@ def build_options(args: RunArgs) -> RunOptions:
         nameservers = [parse_nameserver(n) for n in args.nameservers]
     except ValueError as exc:
         raise InputError(f"--nameserver: {exc}") from exc
-    password = _read_password(args)
+    sources = _credential_sources(args, env)
     return RunOptions(
         reference=reference,
         platform=platform,
-        username=args.username,
-        password=password,
+        credential=resolve_credential(sources, reference.registry),
         timeout=args.timeout,
         deadline=args.deadline,
         ca_file=ca_file,
@@ -104,7 +105,8 @@ def build_options(args: RunArgs) -> RunOptions:
         nameservers=nameservers,
         blob=blob,
         max_download=max_download,
-        environ=dict(os.environ),
+        environ=dict(env.environ),
+        now=env.now,
     )
 
 
@@ -172,26 +174,27 @@ def _check_ca_file(ca_file: Path | None) -> str | None:
     return str(ca_file)
 
 
-def _read_password(args: RunArgs) -> str | None:
+def _credential_sources(args: RunArgs, env: Env) -> list[CredentialSource]:
+    """Where a credential may come from, in order (so far: the command line)."""
     if args.username is None and args.password_stdin:
         raise InputError("--password-stdin needs --username")
     if args.username is None:
-        return None
+        return []
     _check_text("--username", args.username)
     if not args.password_stdin:
         raise InputError(
             "--username needs --password-stdin (acrdiag never takes a password as "
             "an argument, where ps and shell history would show it)"
         )
-    password = _password_from_stdin()
+    password = _password_from_stdin(env)
     if not password:
         raise InputError("--password-stdin: standard input held no password")
     _check_text("--password-stdin", password, show=False)
-    return password
+    return [FlagCredentials(args.username, password)]
 
 
-def _password_from_stdin() -> str:
-    stdin = sys.stdin
+def _password_from_stdin(env: Env) -> str:
+    stdin = env.stdin
     if stdin is None or stdin.closed:
         raise InputError("--password-stdin: standard input is closed")
     if stdin.isatty():  # typed by hand: do not echo it
@@ -219,10 +222,10 @@ def _check_text(flag: str, value: str, show: bool = True) -> None:
         raise InputError(f"{flag}{shown} holds control characters")
 
 
-def output_format(args: RunArgs) -> str:
+def output_format(args: RunArgs, env: Env) -> str:
     if args.output_format:
         return args.output_format
-    return "text" if sys.stdout is not None and sys.stdout.isatty() else "json"
+    return "text" if env.stdout is not None and env.stdout.isatty() else "json"
 
 
 def file_format(args: RunArgs) -> str:
@@ -231,34 +234,36 @@ def file_format(args: RunArgs) -> str:
     return _SUFFIX_FORMATS.get(args.output.suffix.lower(), "json")
 
 
-def emit(report: Report, args: RunArgs) -> None:
+def emit(report: Report, args: RunArgs, env: Env) -> None:
     """The file first, so a closed or full stdout never costs the report."""
     if args.output is not None:
         try:
             write_atomic(args.output, render(report, file_format(args)))
         except OSError as exc:
-            _say(f"cannot write {args.output}: {exc.strerror or exc}")
-    if sys.stdout is None:
+            _say(env, f"cannot write {args.output}: {exc.strerror or exc}")
+    stdout = env.stdout
+    if stdout is None:
         return
-    fmt = output_format(args)
+    fmt = output_format(args, env)
     try:
         if fmt == "text":
-            render_text(report, sys.stdout)
+            render_text(report, stdout)
         else:
-            sys.stdout.write(render(report, fmt))
-        sys.stdout.flush()
+            stdout.write(render(report, fmt))
+        stdout.flush()
     except (BrokenPipeError, SystemExit):
         # `acrdiag run ... | head`: the reader left (rich turns that into SystemExit);
         # the exit code still tells the verdict.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stdout.fileno())
     except OSError as exc:
-        _say(f"cannot write the report to standard output: {exc.strerror or exc}")
+        _say(env, f"cannot write the report to standard output: {exc.strerror or exc}")
 
 
-def _say(message: str) -> None:
-    if sys.stderr is not None:
-        print(f"acrdiag: error: {message}", file=sys.stderr)
+def _say(env: Env, message: str) -> None:
+    if env.stderr is not None:
+        print(f"acrdiag: error: {message}", file=env.stderr)
 
 
 def render(report: Report, fmt: str) -> str:

@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -91,10 +92,11 @@ class HttpSession:
         proxies: ProxyConfig,
         timeout: float,
         deadline: Deadline,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self._recorder: Recorder | None = None
         self._thread = threading.local()
-        self.clocks = ServerClocks()
+        self.clocks = ServerClocks(now) if now is not None else ServerClocks()
         self.deadline = deadline
         self._timeout = timeout
         resolver.on_lookup = self._on_lookup

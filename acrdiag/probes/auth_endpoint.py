@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from urllib.parse import urlsplit
 
+from acrdiag.auth import CredentialKind
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
 from acrdiag.model import RegistryKind
@@ -26,6 +27,7 @@ MAX_TOKEN_BODY = 1024 * 1024
 
 
 def run(ctx: RunContext) -> str:
+    """Dispatches on the registry's scheme; the credential's kind decides what is sent."""
     if ctx.facts.auth_scheme == "none":
         return "not required: the registry allows anonymous access"
     if ctx.facts.auth_scheme == "basic":
@@ -34,9 +36,10 @@ def run(ctx: RunContext) -> str:
 
 
 def _basic_header(ctx: RunContext) -> str | None:
-    if not ctx.options.has_credentials:
+    credential = ctx.options.credential
+    if credential.kind is not CredentialKind.BASIC:
         return None
-    pair = f"{ctx.options.username}:{ctx.options.password}".encode()
+    pair = f"{credential.username}:{credential.secret}".encode()
     encoded = base64.b64encode(pair).decode()
     ctx.keep_secret(encoded)
     return f"Basic {encoded}"
@@ -58,7 +61,7 @@ def _basic(ctx: RunContext) -> str:
     if ping.status == 401:
         raise StepFailed(
             Cause.BAD_CREDENTIALS,
-            f"the registry rejected the Basic credentials of {ctx.options.username!r}",
+            f"the registry rejected the Basic credentials of {ctx.options.credential.who()}",
             _bad_credentials_hints(ctx),
         )
     if ping.status == 403:
@@ -77,7 +80,7 @@ def _basic(ctx: RunContext) -> str:
     if is_downgrade(ctx.facts.registry_url, ping.url):
         # The session withheld the credentials there (insecure_redirect): nothing was checked.
         return f"/v2/ answered {ping.status} over plain http, where the credentials were not sent"
-    return f"Basic credentials of {ctx.options.username!r} accepted"
+    return f"Basic credentials of {ctx.options.credential.who()} accepted"
 
 
 def _bearer(ctx: RunContext) -> str:
@@ -87,8 +90,8 @@ def _bearer(ctx: RunContext) -> str:
     params = {"scope": pull_scope(ctx.reference.repository)}
     if challenge.service:
         params = {"service": challenge.service, **params}
-    if ctx.options.has_credentials:
-        params["account"] = ctx.options.username or ""
+    if ctx.options.credential.username:
+        params["account"] = ctx.options.credential.username
     url = with_query(realm, params)
     ctx.step.evidence["request"] = {"realm": redact_url(realm), **params}
     header = _basic_header(ctx)
@@ -140,11 +143,11 @@ def _check_status(ctx: RunContext, answer: Exchange) -> None:
         ctx.step.evidence["server_message"] = said
     host = host_of(answer.url)
     if status == 401:
-        if ctx.options.has_credentials:
+        if ctx.options.credential.present:
             raise StepFailed(
                 Cause.BAD_CREDENTIALS,
                 f"the token service {host} rejected the "
-                f"credentials of {ctx.options.username!r}{detail}",
+                f"credentials of {ctx.options.credential.who()}{detail}",
                 _bad_credentials_hints(ctx),
             )
         raise StepFailed(
@@ -210,25 +213,28 @@ def _take_token(ctx: RunContext, answer: Exchange, realm: str) -> str:
         "refresh_token": parsed.has_refresh_token,
     }
     lifetime = f"{expires_in} s" if expires_in is not None else f"{DEFAULT_EXPIRES_IN} s (default)"
-    who = f"for {ctx.options.username!r}" if ctx.options.has_credentials else "anonymously"
+    credential = ctx.options.credential
+    who = f"for {credential.who()}" if credential.present else "anonymously"
     return f"token issued {who} by {host_of(realm)}, valid {lifetime}"
 
 
 def _login_hint(ctx: RunContext) -> str:
+    looked = f"no credentials were used ({ctx.options.credential.source})"
     if ctx.profile.kind is RegistryKind.ECR:
         return (
-            "ECR needs user AWS and a password from `aws ecr get-login-password`: "
-            "pass them with -u AWS --password-stdin"
+            f"{looked}: ECR needs user AWS and a password from `aws ecr get-login-password`, "
+            "given with --username AWS --password-stdin"
         )
     return (
-        "pass credentials: acrdiag run REF -u USER --password-stdin (ACR: the instance's "
-        "access credential or a temporary token from GetAuthorizationToken)"
+        f"{looked}: give the puller's with --username USER --password-stdin (ACR: the "
+        "instance's access credential or a temporary token from GetAuthorizationToken)"
     )
 
 
 def _bad_credentials_hints(ctx: RunContext) -> list[str]:
     hints = [
-        "check the username and password the puller uses (docker login, the Kubernetes pull secret)"
+        f"the credential from {ctx.options.credential.source} was rejected: check it against "
+        "what the puller uses (docker login, the Kubernetes pull secret)"
     ]
     if ctx.profile.is_acr:
         hints.append(

@@ -113,7 +113,7 @@ def _unauthorized_hints(ctx: RunContext, exchange: Exchange) -> list[str]:
     if ctx.facts.auth_scheme == "none":
         return [
             "/v2/ allowed anonymous access but this repository needs credentials: pass "
-            "-u USER --password-stdin"
+            "--username USER --password-stdin"
         ]
     return [
         "the registry did not accept the token the token service issued: clocks of the "

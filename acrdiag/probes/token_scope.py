@@ -150,15 +150,17 @@ def _check_access(ctx: RunContext, claims: dict[str, Any]) -> set[str]:
 
 def _scope_hints(ctx: RunContext) -> list[str]:
     repository = ctx.reference.repository
-    if not ctx.options.has_credentials:
+    credential = ctx.options.credential
+    if not credential.present:
         return [
             f"anonymous pulls of {repository} are not allowed, or it does not exist: pass "
-            "credentials with -u USER --password-stdin (ACR: make the repository public or "
-            "log in)"
+            f"credentials, the puller's ({credential.source} so far), with --username USER "
+            "--password-stdin (ACR: make the repository public or log in)"
         ]
     return [
-        f"the login works but {ctx.options.username!r} may not pull {repository}, or the "
-        "repository does not exist (token services grant an empty list for both)",
+        f"the login ({credential.source}) works but {credential.who()} may not pull "
+        f"{repository}, or the repository does not exist (token services grant an empty list "
+        "for both)",
         "ACR: check the RAM policy (cr:PullRepository) or the instance's namespace permissions, "
         "and the repository name and namespace spelling",
     ]

@@ -12,8 +12,8 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import re
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +25,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 from werkzeug.http import http_date
 
+from acrdiag.env import Env
 from acrdiag.model import StepId
 from acrdiag.probes.base import Probe
 from acrdiag.steps import PULL_STEPS, Step
@@ -417,7 +418,7 @@ class World:
             nameservers=[self.dns.address],
             blob="smallest",
         )
-        return _captured(lambda: execute(args, steps), PASSWORD + "\n")
+        return _captured(lambda env: execute(args, steps, env), PASSWORD + "\n")
 
 
 def replace_probe(step_id: StepId, probe: Probe) -> tuple[Step, ...]:
@@ -425,15 +426,14 @@ def replace_probe(step_id: StepId, probe: Probe) -> tuple[Step, ...]:
     return tuple(Step(s.id, probe) if s.id is step_id else s for s in PULL_STEPS)
 
 
-def _captured(call: Callable[[], int], stdin: str) -> RunResult:
+def test_env(stdin: str, out: io.StringIO, err: io.StringIO) -> Env:
+    """What a run reads from its process, for an in-process run: no global is swapped."""
+    return Env(stdin=io.StringIO(stdin), stdout=out, stderr=err, environ=dict(os.environ))
+
+
+def _captured(call: Callable[[Env], int], stdin: str) -> RunResult:
     out, err = io.StringIO(), io.StringIO()
-    old_stdin = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = call()
-    finally:
-        sys.stdin = old_stdin
+    code = call(test_env(stdin, out, err))
     return RunResult(code, out.getvalue(), err.getvalue())
 
 
@@ -442,16 +442,13 @@ def invoke(argv: list[str], stdin: str = "") -> RunResult:
     from acrdiag.cli import main
 
     out, err = io.StringIO(), io.StringIO()
-    old_stdin = sys.stdin
-    sys.stdin = io.StringIO(stdin)
     code = 0
     try:
+        # Help and usage errors are printed by typer itself, to the process's streams.
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main(argv)
+            main(argv, env=test_env(stdin, out, err))
     except SystemExit as exc:
         code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    finally:
-        sys.stdin = old_stdin
     return RunResult(code, out.getvalue(), err.getvalue())
 
 
