@@ -48,6 +48,8 @@ class Cause(StrEnum):
     # Step 3.
     AUTH_REQUIRED = "auth_required"
     BAD_CREDENTIALS = "bad_credentials"
+    CREDENTIAL_HELPER_FAILED = "credential_helper_failed"
+    CREDENTIAL_FILE_INVALID = "credential_file_invalid"
     FORBIDDEN = "forbidden"
     SERVER_ERROR = "server_error"
     BAD_RESPONSE = "bad_response"
@@ -124,6 +126,9 @@ DESCRIPTIONS: dict[Cause, str] = {
     Cause.INSECURE_REALM: "the token service is plain http for an https registry",
     Cause.AUTH_REQUIRED: "the registry requires credentials and none were given",
     Cause.BAD_CREDENTIALS: "the token service rejected the username or password",
+    Cause.CREDENTIAL_HELPER_FAILED: "the docker credential helper is missing, failed or "
+    "answered garbage",
+    Cause.CREDENTIAL_FILE_INVALID: "the credentials file (config.json, auth.json) cannot be used",
     Cause.FORBIDDEN: "the server refused access (403)",
     Cause.SERVER_ERROR: "the server failed (5xx)",
     Cause.BAD_RESPONSE: "the token service answered with something that is not token JSON",

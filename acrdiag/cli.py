@@ -78,6 +78,18 @@ def run(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
+    authfile: Annotated[
+        Path | None,
+        typer.Option(
+            "--authfile",
+            metavar="FILE",
+            help="Credentials file (docker config.json or containers auth.json), as skopeo "
+            "takes it; default REGISTRY_AUTH_FILE, then docker's and containers' own.",
+        ),
+    ] = None,
+    no_creds: Annotated[
+        bool, typer.Option("--no-creds", help="Pull anonymously, whatever files hold.")
+    ] = False,
     platform: Annotated[
         str,
         typer.Option(
@@ -179,6 +191,8 @@ def run(
         nameserver or [],
         blob,
         max_download,
+        authfile,
+        no_creds,
     )
     env = context.obj if isinstance(context.obj, Env) else None
     raise typer.Exit(execute(args, env=env))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from acrdiag.auth import CredentialSource, FlagCredentials, resolve_credential
+from acrdiag.auth import CredentialSource, FlagCredentials, file_sources, resolve_credential
 from acrdiag.cli import InputError
 from acrdiag.context import RunOptions
 from acrdiag.engine import Interrupted, bad_input_report, crash_report, diagnose
@@ -45,6 +45,8 @@ class RunArgs:
     nameservers: list[str]
     blob: str | None
     max_download: str = "256M"
+    authfile: Path | None = None
+    no_creds: bool = False
 
 
 def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS, env: Env | None = None) -> int:
@@ -96,7 +98,7 @@ def build_options(args: RunArgs, env: Env) -> RunOptions:
     return RunOptions(
         reference=reference,
         platform=platform,
-        credential=resolve_credential(sources, reference.registry),
+        credential=resolve_credential(sources, reference.registry, reference.repository),
         timeout=args.timeout,
         deadline=args.deadline,
         ca_file=ca_file,
@@ -175,11 +177,19 @@ def _check_ca_file(ca_file: Path | None) -> str | None:
 
 
 def _credential_sources(args: RunArgs, env: Env) -> list[CredentialSource]:
-    """Where a credential may come from, in order (so far: the command line)."""
+    """Where a credential may come from, in order: the command line, then the files docker
+    and containers keep (README "Credentials"); --no-creds: none, anonymous."""
     if args.username is None and args.password_stdin:
         raise InputError("--password-stdin needs --username")
-    if args.username is None:
+    if args.no_creds:
+        if args.username is not None or args.authfile is not None:
+            raise InputError("--no-creds cannot go with --username or --authfile")
         return []
+    if args.authfile is not None and not args.authfile.is_file():
+        raise InputError(f"--authfile {args.authfile}: no such file")
+    authfile = str(args.authfile) if args.authfile else None
+    if args.username is None:
+        return file_sources(authfile, env.environ)
     _check_text("--username", args.username)
     if not args.password_stdin:
         raise InputError(
@@ -190,7 +200,7 @@ def _credential_sources(args: RunArgs, env: Env) -> list[CredentialSource]:
     if not password:
         raise InputError("--password-stdin: standard input held no password")
     _check_text("--password-stdin", password, show=False)
-    return [FlagCredentials(args.username, password)]
+    return [FlagCredentials(args.username, password), *file_sources(authfile, env.environ)]
 
 
 def _password_from_stdin(env: Env) -> str:

@@ -83,10 +83,15 @@ def storage_server(server_cert: Issued) -> Iterator[HTTPServer]:
     yield from _server(server_cert)
 
 
+# Where acrdiag looks for credentials (README "Credentials"): none but a test's own.
+CREDENTIAL_VARIABLES = ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR")
+
+
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARIABLES:
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    for name in (*PROXY_VARIABLES, *CREDENTIAL_VARIABLES):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
 
 
 @pytest.fixture

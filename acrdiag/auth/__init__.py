@@ -5,7 +5,12 @@ and a description of where it came from (which the report names, never the secre
 """
 
 from acrdiag.auth.credential import ANONYMOUS, Credential, CredentialKind
-from acrdiag.auth.sources import CredentialSource, FlagCredentials, resolve_credential
+from acrdiag.auth.sources import (
+    CredentialSource,
+    FlagCredentials,
+    file_sources,
+    resolve_credential,
+)
 
 __all__ = [
     "ANONYMOUS",
@@ -13,5 +18,6 @@ __all__ = [
     "CredentialKind",
     "CredentialSource",
     "FlagCredentials",
+    "file_sources",
     "resolve_credential",
 ]

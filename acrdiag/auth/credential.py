@@ -5,11 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from acrdiag.causes import Cause
+
 
 class CredentialKind(StrEnum):
     ANONYMOUS = "anonymous"
     # A user name and password: Basic to the registry, or to the token service for a token.
     BASIC = "basic"
+    # docker login's OAuth2 refresh token: POSTed to the token service for a token.
+    IDENTITY_TOKEN = "identity_token"
+    # A source that should have given one failed (a credential helper, a broken file):
+    # the pull fails the same way, so step 3 reports it.
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -20,10 +27,12 @@ class Credential:
     source: str  # where it came from, as the report names it: "--username puller (...)"
     username: str | None = None
     secret: str | None = field(default=None, repr=False)
+    problem: str | None = None  # FAILED: what went wrong, already redacted
+    cause: Cause | None = None  # FAILED: the cause step 3 reports
 
     @property
     def present(self) -> bool:
-        return self.kind is not CredentialKind.ANONYMOUS
+        return self.kind not in (CredentialKind.ANONYMOUS, CredentialKind.FAILED)
 
     def who(self) -> str:
         """The account, for summaries: 'puller', or 'anonymous'."""
@@ -31,3 +40,8 @@ class Credential:
 
 
 ANONYMOUS = Credential(CredentialKind.ANONYMOUS, "anonymous (no credentials given)")
+
+
+def failed(source: str, problem: str, cause: Cause) -> Credential:
+    """A source that had to give a credential and could not."""
+    return Credential(CredentialKind.FAILED, source, problem=problem, cause=cause)

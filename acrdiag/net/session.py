@@ -200,14 +200,19 @@ class HttpSession:
 
     @contextmanager
     def open(
-        self, url: str, *, method: str = "GET", headers: Mapping[str, str] | None = None
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
     ) -> Iterator[httpx.Response]:
         """Send the request and yield the response with its body unread."""
         url = self._without_userinfo(url)
         proxy = self.transport.proxy_for(url)
         started, connect_before = time.monotonic(), self._connect_seconds()
         try:
-            response = self._send(method, url, headers)
+            response = self._send(method, url, headers, body)
         except Exception as exc:
             raise self._classified(exc, url, proxy) from exc
         ttfb = time.monotonic() - started - (self._connect_seconds() - connect_before)
@@ -219,12 +224,14 @@ class HttpSession:
             response.close()
             self._check_overrun(response)
 
-    def _send(self, method: str, url: str, headers: Mapping[str, str] | None) -> httpx.Response:
+    def _send(
+        self, method: str, url: str, headers: Mapping[str, str] | None, body: bytes | None
+    ) -> httpx.Response:
         merged = self._headers.copy()
         merged.update(headers or {})
         timeout = httpx.Timeout(self.deadline.clamp(self._timeout))
         request = httpx.Request(
-            method, url, headers=merged, extensions={"timeout": timeout.as_dict()}
+            method, url, headers=merged, content=body, extensions={"timeout": timeout.as_dict()}
         )
         response = self.transport.handle_request(request)
         response.request = request

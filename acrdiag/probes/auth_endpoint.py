@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from acrdiag.auth import CredentialKind
 from acrdiag.causes import Cause
@@ -28,6 +28,15 @@ MAX_TOKEN_BODY = 1024 * 1024
 
 def run(ctx: RunContext) -> str:
     """Dispatches on the registry's scheme; the credential's kind decides what is sent."""
+    credential = ctx.options.credential
+    if credential.kind is CredentialKind.FAILED:
+        # docker asks its helpers and reads its files before any request: it fails here too.
+        assert credential.cause is not None
+        raise StepFailed(
+            credential.cause,
+            f"{credential.source}: {credential.problem}",
+            _failed_source_hints(ctx),
+        )
     if ctx.facts.auth_scheme == "none":
         return "not required: the registry allows anonymous access"
     if ctx.facts.auth_scheme == "basic":
@@ -47,6 +56,13 @@ def _basic_header(ctx: RunContext) -> str | None:
 
 def _basic(ctx: RunContext) -> str:
     header = _basic_header(ctx)
+    if ctx.options.credential.kind is CredentialKind.IDENTITY_TOKEN:
+        raise StepFailed(
+            Cause.BAD_CREDENTIALS,
+            f"{ctx.options.credential.source} holds an identity token, and this registry "
+            "takes only Basic credentials",
+            ["log in to this registry again with a user name and password (docker login)"],
+        )
     if header is None:
         raise StepFailed(
             Cause.AUTH_REQUIRED,
@@ -87,6 +103,8 @@ def _bearer(ctx: RunContext) -> str:
     challenge = ctx.facts.challenge
     assert challenge is not None and challenge.realm is not None
     realm = challenge.realm
+    if ctx.options.credential.kind is CredentialKind.IDENTITY_TOKEN:
+        return _oauth_refresh(ctx, realm, challenge.service)
     params = {"scope": pull_scope(ctx.reference.repository)}
     if challenge.service:
         params = {"service": challenge.service, **params}
@@ -109,6 +127,46 @@ def _bearer(ctx: RunContext) -> str:
     ctx.step.evidence["status"] = answer.status
     _check_status(ctx, answer)
     return _take_token(ctx, answer, realm)
+
+
+def _oauth_refresh(ctx: RunContext, realm: str, service: str | None) -> str:
+    """docker login's identity token: POSTed to the realm as an OAuth2 refresh token
+    (docker's token flow; a GET cannot carry it)."""
+    credential = ctx.options.credential
+    assert credential.secret is not None
+    _refuse_plain_http_realm(ctx, realm)
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": credential.secret,
+        "service": service or "",
+        "scope": pull_scope(ctx.reference.repository),
+        "client_id": "docker",  # what docker sends
+    }
+    ctx.step.evidence["request"] = {"realm": redact_url(realm), "method": "POST (OAuth2)"}
+    try:
+        with ctx.session.open(
+            realm,
+            method="POST",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            body=urlencode(form).encode(),
+        ) as response:
+            answer = ctx.session.exchange(response, MAX_TOKEN_BODY)
+    except NetFailure as failure:
+        raise net_failed(ctx, failure, "realm") from failure
+    ctx.step.evidence["status"] = answer.status
+    _check_status(ctx, answer)
+    return _take_token(ctx, answer, realm)
+
+
+def _failed_source_hints(ctx: RunContext) -> list[str]:
+    credential = ctx.options.credential
+    if credential.cause is Cause.CREDENTIAL_HELPER_FAILED:
+        return [
+            "docker runs the same helper for this registry and fails the pull the same way: "
+            "install it on the PATH, log in again (docker login), or remove it from "
+            "credHelpers/credsStore in config.json"
+        ]
+    return [f"fix or remove {credential.source}: docker and podman read it for every pull"]
 
 
 def _refuse_plain_http_realm(ctx: RunContext, url: str, via: str = "") -> None:

@@ -39,6 +39,7 @@ BUCKET = f"{INSTANCE}-registry"
 STORAGE_HOST = f"{BUCKET}.oss-cn-hangzhou.aliyuncs.com"
 USER = "puller"
 PASSWORD = "Pa55-word-for-tests"
+IDENTITY_TOKEN = "identity-refresh-token-for-tests"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -175,6 +176,7 @@ class World:
         )
         self.route("registry", "GET", "/v2/", self._ping)
         self.route("realm", "GET", "/auth", self.token_service)
+        self.route("realm", "POST", "/auth", self.oauth_token_service)
 
     # -- addressing -------------------------------------------------------------------
     def ref(self, path: str) -> str:
@@ -323,17 +325,27 @@ class World:
         if header.startswith("Basic "):
             name, _, password = base64.b64decode(header[6:]).decode().partition(":")
             if (name, password) != (USER, PASSWORD):
-                body = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication failed"}]}
-                return Response(json.dumps(body), status=401, content_type="application/json")
+                return _auth_failed()
             user = name
-        scope = request.args.get("scope", "")
+        return self._issue(request.args.get("scope", ""), request.args.get("service"), user)
+
+    def oauth_token_service(self, request: Request) -> Response:
+        """docker's OAuth2 POST: a refresh token (docker login's identity token) for a token."""
+        form = request.form
+        if form.get("grant_type") != "refresh_token":
+            return _auth_failed()
+        if form.get("refresh_token") != IDENTITY_TOKEN:
+            return _auth_failed()
+        return self._issue(form.get("scope", ""), form.get("service"), USER)
+
+    def _issue(self, scope: str, service: str | None, user: str | None) -> Response:
         repo = scope.split(":")[1] if scope.count(":") >= 2 else ""
         actions = self.grant(repo, user)
         now = self.server_now()
         claims = {
             "iss": "dockerauth",
             "sub": user or "",
-            "aud": request.args.get("service"),
+            "aud": service,
             "iat": now,
             "nbf": now - 300,
             "exp": now + 600,
@@ -450,6 +462,11 @@ def invoke(argv: list[str], stdin: str = "") -> RunResult:
     except SystemExit as exc:
         code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
     return RunResult(code, out.getvalue(), err.getvalue())
+
+
+def _auth_failed() -> Response:
+    body = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication failed"}]}
+    return Response(json.dumps(body), status=401, content_type="application/json")
 
 
 def oss_error(

@@ -1,0 +1,201 @@
+"""Credentials the puller already has: docker's config.json, credential helpers, containers'
+auth.json, --authfile; found in docker's order, named by source, never shown."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from acrdiag.auth import CredentialKind, file_sources, resolve_credential
+from acrdiag.auth.files import AuthFile
+from tests.support.assertions import assert_failed_at, assert_passed
+from tests.support.world import IDENTITY_TOKEN, PASSWORD, REGISTRY, USER, World
+
+
+def _auth(user: str = USER, password: str = PASSWORD) -> dict[str, str]:
+    return {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def _write(path: Path, document: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document) if not isinstance(document, str) else document)
+    return path
+
+
+def _docker_config(home: Path, document: object) -> Path:
+    return _write(home / ".docker" / "config.json", document)
+
+
+def _helper(bin_dir: Path, name: str, script: str) -> None:
+    path = bin_dir / f"docker-credential-{name}"
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+@pytest.fixture
+def home() -> Path:
+    return Path(os.environ["HOME"])  # clean_env made it an empty directory
+
+
+@pytest.fixture
+def bin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "bin"
+    path.mkdir()
+    monkeypatch.setenv("PATH", f"{path}:{os.environ['PATH']}")
+    return path
+
+
+# -- the pull, with credentials from where docker keeps them ----------------------------------
+
+
+def test_after_docker_login_the_config_json_entry_is_used(world: World, home: Path) -> None:
+    world.healthy()
+    _docker_config(home, {"auths": {world.ref("").rstrip("/"): _auth()}})
+    result = world.run(world.ref("ns/app:1.0"), user=None)
+    assert_passed(result)
+    used = result.report["environment"]["credentials"]
+    assert "docker's config.json" in used and "entry" in used
+    assert PASSWORD not in result.stdout and _auth()["auth"] not in result.stdout
+
+
+def test_a_legacy_key_with_scheme_and_path_matches(world: World, home: Path) -> None:
+    world.healthy()
+    key = f"https://{REGISTRY}:{world.registry.port}/v1/"
+    _docker_config(home, {"auths": {key: _auth()}})
+    assert_passed(world.run(world.ref("ns/app:1.0"), user=None))
+
+
+def test_a_rejected_config_json_entry_names_its_source(world: World, home: Path) -> None:
+    world.healthy()
+    _docker_config(home, {"auths": {world.ref("").rstrip("/"): _auth(password="stale")}})
+    failed = assert_failed_at(
+        world.run(world.ref("ns/app:1.0"), user=None), "auth_endpoint", "bad_credentials"
+    )
+    assert any("the credential from docker's config.json" in h for h in failed["hints"])
+
+
+def test_a_credential_helper_is_run_as_docker_runs_it(
+    world: World, home: Path, bin_dir: Path, tmp_path: Path
+) -> None:
+    world.healthy()
+    asked = tmp_path / "asked"
+    answer = json.dumps({"ServerURL": "x", "Username": USER, "Secret": PASSWORD})
+    _helper(bin_dir, "acr", f"cat > {asked}; [ \"$1\" = get ] && echo '{answer}'\n")
+    registry = world.ref("").rstrip("/")
+    _docker_config(home, {"credHelpers": {registry: "acr"}})
+    result = world.run(world.ref("ns/app:1.0"), user=None)
+    assert_passed(result)
+    assert asked.read_text() == registry  # the server URL on stdin
+    assert "docker-credential-acr" in result.report["environment"]["credentials"]
+
+
+@pytest.mark.parametrize(
+    ("script", "said"),
+    [
+        (None, "not on PATH"),
+        ("echo 'keychain locked: secretish-detail' >&2; exit 3\n", "exited 3"),
+        ("echo not json\n", "not JSON"),
+    ],
+)
+def test_a_failing_credential_helper_fails_step_3(
+    world: World, home: Path, bin_dir: Path, script: str | None, said: str
+) -> None:
+    world.healthy()
+    if script is not None:
+        _helper(bin_dir, "broken", script)
+    _docker_config(home, {"credsStore": "broken", "auths": {}})
+    failed = assert_failed_at(
+        world.run(world.ref("ns/app:1.0"), user=None), "auth_endpoint", "credential_helper_failed"
+    )
+    assert said in failed["summary"] and "docker-credential-broken" in failed["summary"]
+
+
+def test_a_helper_without_credentials_falls_back_to_auths(
+    world: World, home: Path, bin_dir: Path
+) -> None:
+    world.healthy()
+    _helper(bin_dir, "desktop", "echo 'credentials not found in native keychain'; exit 1\n")
+    _docker_config(home, {"credsStore": "desktop", "auths": {world.ref("").rstrip("/"): _auth()}})
+    assert_passed(world.run(world.ref("ns/app:1.0"), user=None))
+
+
+def test_an_identity_token_is_sent_as_an_oauth2_refresh_token(world: World, home: Path) -> None:
+    world.healthy()
+    _docker_config(home, {"auths": {world.ref("").rstrip("/"): {"identitytoken": IDENTITY_TOKEN}}})
+    result = world.run(world.ref("ns/app:1.0"), user=None)
+    assert_passed(result)
+    posts = [r for r in world.requests["realm"] if r.method == "POST"]
+    assert posts and posts[0].form["grant_type"] == "refresh_token"
+    assert IDENTITY_TOKEN not in result.stdout
+
+
+def test_an_unreadable_config_json_fails_step_3(world: World, home: Path) -> None:
+    world.healthy()
+    _docker_config(home, "{not json")
+    failed = assert_failed_at(
+        world.run(world.ref("ns/app:1.0"), user=None), "auth_endpoint", "credential_file_invalid"
+    )
+    assert "not valid JSON" in failed["summary"]
+
+
+def test_flags_come_first_and_no_creds_ignores_every_file(world: World, home: Path) -> None:
+    world.healthy()
+    _docker_config(home, {"auths": {world.ref("").rstrip("/"): _auth(password="stale")}})
+    assert_passed(world.run(world.ref("ns/app:1.0")))  # --username wins over the file
+    anonymous = world.run(world.ref("ns/app:1.0"), "--no-creds", user=None)
+    assert anonymous.report["environment"]["credentials"].startswith("anonymous")
+
+
+def test_authfile_and_registry_auth_file(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.healthy()
+    registry = world.ref("").rstrip("/")
+    given = _write(tmp_path / "given.json", {"auths": {registry: _auth()}})
+    result = world.run(world.ref("ns/app:1.0"), "--authfile", str(given), user=None)
+    assert_passed(result)
+    assert "--authfile" in result.report["environment"]["credentials"]
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(given))
+    result = world.run(world.ref("ns/app:1.0"), user=None)
+    assert "REGISTRY_AUTH_FILE" in result.report["environment"]["credentials"]
+
+
+# -- key matching, without a network -----------------------------------------------------------
+
+
+def test_docker_hub_uses_its_index_url_key(tmp_path: Path) -> None:
+    path = _write(tmp_path / "config.json", {"auths": {"https://index.docker.io/v1/": _auth()}})
+    found = AuthFile(path, "config.json").find("docker.io", "library/nginx")
+    assert found is not None and (found.kind, found.username) == (CredentialKind.BASIC, USER)
+
+
+def test_containers_keys_take_the_most_specific_namespace(tmp_path: Path) -> None:
+    auths = {
+        "quay.io": _auth("registry-wide"),
+        "quay.io/team": _auth("team"),
+        "quay.io/team/app": _auth("app"),
+    }
+    path = _write(tmp_path / "auth.json", {"auths": auths})
+    source = AuthFile(path, "auth.json", docker=False)
+    assert source.find("quay.io", "team/app").username == "app"  # type: ignore[union-attr]
+    assert source.find("quay.io", "team/other").username == "team"  # type: ignore[union-attr]
+    assert source.find("quay.io", "else/x").username == "registry-wide"  # type: ignore[union-attr]
+
+
+def test_the_order_of_files(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    _docker_config(home, {"auths": {"r.example": _auth("docker")}})
+    _write(home / ".config" / "containers" / "auth.json", {"auths": {"r.example": _auth("podman")}})
+    environ = {"HOME": str(home)}
+    assert resolve_credential(file_sources(None, environ), "r.example", "a").username == "docker"
+    auth_file = _write(tmp_path / "auth.json", {"auths": {"r.example": _auth("given")}})
+    chosen = resolve_credential(file_sources(str(auth_file), environ), "r.example", "a")
+    assert chosen.username == "given"
+    assert resolve_credential(
+        file_sources(None, {"HOME": "/nonexistent"}), "r.example", "a"
+    ).kind is (CredentialKind.ANONYMOUS)
