@@ -90,6 +90,29 @@ def run(
     no_creds: Annotated[
         bool, typer.Option("--no-creds", help="Pull anonymously, whatever files hold.")
     ] = False,
+    pull_secret: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--pull-secret",
+            metavar="FILE",
+            help="A Kubernetes image pull secret (YAML or JSON, as kubectl get secret -o yaml "
+            "shows it); repeatable, tried in order as kubelet does.",
+        ),
+    ] = None,
+    creds: Annotated[
+        str | None,
+        typer.Option(
+            "--creds",
+            metavar="USER",
+            help="skopeo's spelling of --username USER --password-stdin (never a password).",
+        ),
+    ] = None,
+    tls_verify: Annotated[
+        str | None,
+        typer.Option(
+            "--tls-verify", metavar="true|false", help="skopeo's spelling: false is --insecure."
+        ),
+    ] = None,
     platform: Annotated[
         str,
         typer.Option(
@@ -193,6 +216,9 @@ def run(
         max_download,
         authfile,
         no_creds,
+        pull_secret or [],
+        creds,
+        tls_verify,
     )
     env = context.obj if isinstance(context.obj, Env) else None
     raise typer.Exit(execute(args, env=env))

@@ -7,10 +7,11 @@ import os
 import re
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from acrdiag.auth import CredentialSource, FlagCredentials, file_sources, resolve_credential
+from acrdiag.auth.pull_secrets import PullSecret
 from acrdiag.cli import InputError
 from acrdiag.context import RunOptions
 from acrdiag.engine import Interrupted, bad_input_report, crash_report, diagnose
@@ -47,6 +48,9 @@ class RunArgs:
     max_download: str = "256M"
     authfile: Path | None = None
     no_creds: bool = False
+    pull_secrets: list[Path] = field(default_factory=list)
+    creds: str | None = None
+    tls_verify: str | None = None
 
 
 def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS, env: Env | None = None) -> int:
@@ -102,7 +106,7 @@ def build_options(args: RunArgs, env: Env) -> RunOptions:
         timeout=args.timeout,
         deadline=args.deadline,
         ca_file=ca_file,
-        insecure=args.insecure,
+        insecure=_insecure(args),
         plain_http=args.plain_http,
         nameservers=nameservers,
         blob=blob,
@@ -177,19 +181,25 @@ def _check_ca_file(ca_file: Path | None) -> str | None:
 
 
 def _credential_sources(args: RunArgs, env: Env) -> list[CredentialSource]:
-    """Where a credential may come from, in order: the command line, then the files docker
-    and containers keep (README "Credentials"); --no-creds: none, anonymous."""
+    """Where a credential may come from, in order: the command line, the files docker and
+    containers keep, pull secrets (README "Credentials"); --no-creds: none, anonymous."""
+    _take_creds(args)
     if args.username is None and args.password_stdin:
         raise InputError("--password-stdin needs --username")
     if args.no_creds:
-        if args.username is not None or args.authfile is not None:
-            raise InputError("--no-creds cannot go with --username or --authfile")
+        if args.username is not None or args.authfile is not None or args.pull_secrets:
+            raise InputError("--no-creds cannot go with --username, --authfile or --pull-secret")
         return []
-    if args.authfile is not None and not args.authfile.is_file():
-        raise InputError(f"--authfile {args.authfile}: no such file")
+    for path, flag in [
+        (args.authfile, "--authfile"),
+        *((p, "--pull-secret") for p in args.pull_secrets),
+    ]:
+        if path is not None and not path.is_file():
+            raise InputError(f"{flag} {path}: no such file")
     authfile = str(args.authfile) if args.authfile else None
+    files = [*file_sources(authfile, env.environ), *(PullSecret(p) for p in args.pull_secrets)]
     if args.username is None:
-        return file_sources(authfile, env.environ)
+        return files
     _check_text("--username", args.username)
     if not args.password_stdin:
         raise InputError(
@@ -200,7 +210,34 @@ def _credential_sources(args: RunArgs, env: Env) -> list[CredentialSource]:
     if not password:
         raise InputError("--password-stdin: standard input held no password")
     _check_text("--password-stdin", password, show=False)
-    return [FlagCredentials(args.username, password), *file_sources(authfile, env.environ)]
+    return [FlagCredentials(args.username, password), *files]
+
+
+def _insecure(args: RunArgs) -> bool:
+    """--insecure, or skopeo's spelling of it: --tls-verify=false."""
+    if args.tls_verify is None:
+        return args.insecure
+    value = args.tls_verify.strip().lower()
+    if value not in ("true", "false"):
+        raise InputError(f"--tls-verify takes true or false, not {args.tls_verify!r}")
+    if value == "true" and args.insecure:
+        raise InputError("--tls-verify=true contradicts --insecure")
+    return value == "false" or args.insecure
+
+
+def _take_creds(args: RunArgs) -> None:
+    """skopeo's --creds USER: the password comes from standard input, never from argv."""
+    if args.creds is None:
+        return
+    user, sep, _ = args.creds.partition(":")
+    if sep:
+        raise InputError(
+            "--creds with a password puts it where ps and shell history show it: give "
+            f"--creds {user} --password-stdin (or --username {user} --password-stdin)"
+        )
+    if args.username is not None and args.username != user:
+        raise InputError("--creds and --username name different users")
+    args.username, args.password_stdin = user, True
 
 
 def _password_from_stdin(env: Env) -> str:

@@ -14,7 +14,7 @@ import pytest
 from acrdiag.auth import CredentialKind, file_sources, resolve_credential
 from acrdiag.auth.files import AuthFile
 from tests.support.assertions import assert_failed_at, assert_passed
-from tests.support.world import IDENTITY_TOKEN, PASSWORD, REGISTRY, USER, World
+from tests.support.world import IDENTITY_TOKEN, PASSWORD, REGISTRY, USER, World, invoke
 
 
 def _auth(user: str = USER, password: str = PASSWORD) -> dict[str, str]:
@@ -199,3 +199,77 @@ def test_the_order_of_files(tmp_path: Path) -> None:
     assert resolve_credential(
         file_sources(None, {"HOME": "/nonexistent"}), "r.example", "a"
     ).kind is (CredentialKind.ANONYMOUS)
+
+
+# -- pull secrets, skopeo's flags, what a rejection says ----------------------------------------
+
+
+def _pull_secret(path: Path, registry: str, entry: dict[str, str], as_yaml: bool = True) -> Path:
+    config = base64.b64encode(json.dumps({"auths": {registry: entry}}).encode()).decode()
+    if as_yaml:
+        text = (
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: acr-pull\n"
+            "type: kubernetes.io/dockerconfigjson\n"
+            f"data:\n  .dockerconfigjson: {config}\n"
+        )
+        return _write(path, text)
+    legacy = base64.b64encode(json.dumps({registry: entry}).encode()).decode()
+    secret = {"kind": "Secret", "type": "kubernetes.io/dockercfg", "data": {".dockercfg": legacy}}
+    return _write(path, secret)
+
+
+@pytest.mark.parametrize("as_yaml", [True, False], ids=["dockerconfigjson-yaml", "dockercfg-json"])
+def test_a_pull_secret_is_read_as_kubelet_reads_it(
+    world: World, tmp_path: Path, as_yaml: bool
+) -> None:
+    world.healthy()
+    secret = _pull_secret(tmp_path / "secret", world.ref("").rstrip("/"), _auth(), as_yaml)
+    result = world.run(world.ref("ns/app:1.0"), "--pull-secret", str(secret), user=None)
+    assert_passed(result)
+    assert "--pull-secret" in result.report["environment"]["credentials"]
+
+
+def test_a_stale_acr_temporary_password_says_so_with_its_age(world: World, tmp_path: Path) -> None:
+    world.healthy()
+    registry = world.ref("").rstrip("/")
+    secret = _pull_secret(tmp_path / "s.yaml", registry, _auth("cr_temp_user", "expired-temp"))
+    old = secret.stat().st_mtime - 5 * 3600
+    os.utime(secret, (old, old))
+    result = world.run(world.ref("ns/app:1.0"), "--pull-secret", str(secret), user=None)
+    failed = assert_failed_at(result, "auth_endpoint", "bad_credentials")
+    temporary = next(h for h in failed["hints"] if "cr_temp_user" in h)
+    assert "written 5.0 hours ago" in temporary
+    assert "expired-temp" not in result.stdout
+
+
+def test_a_rejected_credential_says_whether_anonymous_would_have_worked(
+    world: World, home: Path
+) -> None:
+    world.healthy()
+    world.anonymous_repos.add("ns/app")
+    _docker_config(home, {"auths": {world.ref("").rstrip("/"): _auth(password="stale")}})
+    failed = assert_failed_at(
+        world.run(world.ref("ns/app:1.0"), user=None), "auth_endpoint", "bad_credentials"
+    )
+    assert failed["evidence"]["anonymous_access"] == "works"
+    assert any("can be pulled anonymously" in h for h in failed["hints"])
+
+
+def test_creds_is_username_with_password_stdin_and_never_takes_a_password(
+    world: World,
+) -> None:
+    world.healthy()
+    argv = world.argv(world.ref("ns/app:1.0"), "--creds", USER, user=None)
+    result = invoke(argv, stdin=PASSWORD + "\n")  # the password from stdin, as skopeo asks
+    assert_passed(result)
+    assert result.report["environment"]["credentials"].startswith(f"--username {USER}")
+    refused = world.run(world.ref("ns/app:1.0"), "--creds", f"puller:{PASSWORD}", user=None)
+    assert refused.code == 2 and "--password-stdin" in refused.stderr
+    assert PASSWORD not in refused.stderr
+
+
+@pytest.mark.parametrize(("value", "code"), [("false", 0), ("true", 11), ("maybe", 2)])
+def test_tls_verify_false_is_insecure(world: World, value: str, code: int) -> None:
+    world.healthy()
+    result = world.run(world.ref("ns/app:1.0"), f"--tls-verify={value}", ca=False)
+    assert result.code == code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from acrdiag.causes import Cause
@@ -29,6 +30,7 @@ class Credential:
     secret: str | None = field(default=None, repr=False)
     problem: str | None = None  # FAILED: what went wrong, already redacted
     cause: Cause | None = None  # FAILED: the cause step 3 reports
+    stored_at: datetime | None = None  # when the file holding it was written, if known
 
     @property
     def present(self) -> bool:

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ class AuthFile:
             entry = _entry(auths, key, self.docker)
             if entry is not None:
                 where = f"{self.label} {self.path} (entry {key!r})"
-                return _credential(entry, where)
+                return auth_entry_credential(entry, where, file_time(self.path))
         return None
 
 
@@ -109,14 +110,14 @@ def _entry(auths: dict[str, Any], key: str, docker: bool) -> dict[str, Any] | No
     containers keeps a namespace path but drops a legacy "/v1/" or "/v2/"."""
     if isinstance(auths.get(key), dict):
         return dict(auths[key])
-    wanted = _normalize_key(key, docker)
+    wanted = normalize_key(key, docker)
     for stored, entry in auths.items():
-        if isinstance(entry, dict) and _normalize_key(str(stored), docker) == wanted:
+        if isinstance(entry, dict) and normalize_key(str(stored), docker) == wanted:
             return dict(entry)
     return None
 
 
-def _normalize_key(key: str, docker: bool) -> str:
+def normalize_key(key: str, docker: bool) -> str:
     if key == DOCKER_HUB_KEY:
         return key
     host, _, path = key.split("://", 1)[-1].rstrip("/").partition("/")
@@ -124,14 +125,29 @@ def _normalize_key(key: str, docker: bool) -> str:
     return host if docker or path in ("", "v1", "v2") else f"{host}/{path}"
 
 
-def _credential(entry: dict[str, Any], where: str) -> Credential | None:
+def auth_entry_credential(
+    entry: object, where: str, stored_at: datetime | None = None
+) -> Credential | None:
+    """The credential of one "auths" entry (shared with pull secrets)."""
+    if not isinstance(entry, dict):
+        return None
     token = entry.get("identitytoken")
     username, password = _basic_pair(entry)
     if isinstance(token, str) and token:
-        return Credential(CredentialKind.IDENTITY_TOKEN, where, username, token)
+        return Credential(
+            CredentialKind.IDENTITY_TOKEN, where, username, token, stored_at=stored_at
+        )
     if username is None or password is None:
         return _file_invalid(where, "has neither auth nor username and password") if entry else None
-    return Credential(CredentialKind.BASIC, where, username, password)
+    return Credential(CredentialKind.BASIC, where, username, password, stored_at=stored_at)
+
+
+def file_time(path: Path) -> datetime | None:
+    """When the file was last written: how old a temporary password in it is."""
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        return None
 
 
 def _basic_pair(entry: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -18,12 +18,15 @@ from acrdiag.registry.token import (
     DEFAULT_EXPIRES_IN,
     NoTokenError,
     TokenError,
+    decode_jwt,
+    granted_actions,
     looks_like_jwt,
     parse_token_response,
     pull_scope,
 )
 
 MAX_TOKEN_BODY = 1024 * 1024
+ACR_TEMPORARY_USER = "cr_temp_user"  # what GetAuthorizationToken hands out
 
 
 def run(ctx: RunContext) -> str:
@@ -206,7 +209,7 @@ def _check_status(ctx: RunContext, answer: Exchange) -> None:
                 Cause.BAD_CREDENTIALS,
                 f"the token service {host} rejected the "
                 f"credentials of {ctx.options.credential.who()}{detail}",
-                _bad_credentials_hints(ctx),
+                [*_bad_credentials_hints(ctx), *_anonymous_hint(ctx)],
             )
         raise StepFailed(
             Cause.AUTH_REQUIRED,
@@ -276,6 +279,38 @@ def _take_token(ctx: RunContext, answer: Exchange, realm: str) -> str:
     return f"token issued {who} by {host_of(realm)}, valid {lifetime}"
 
 
+def _anonymous_hint(ctx: RunContext) -> list[str]:
+    """One more request settles whether the pull would work without the credential."""
+    challenge = ctx.facts.challenge
+    if challenge is None or challenge.realm is None:
+        return []
+    params = {"scope": pull_scope(ctx.reference.repository)}
+    if challenge.service:
+        params = {"service": challenge.service, **params}
+    try:
+        answer = ctx.session.fetch(with_query(challenge.realm, params), max_body=MAX_TOKEN_BODY)
+        token = parse_token_response(answer.body).token if answer.status == 200 else None
+    except (NetFailure, TokenError):
+        return []
+    if token is None:
+        ctx.step.evidence["anonymous_access"] = "refused"
+        return []
+    ctx.keep_secret(token)
+    try:
+        granted = granted_actions(decode_jwt(token).claims, "repository", ctx.reference.repository)
+    except TokenError:
+        return []  # opaque: only the registry knows
+    works = "pull" in granted or "*" in granted
+    ctx.step.evidence["anonymous_access"] = "works" if works else "refused"
+    if not works:
+        return []
+    source = ctx.options.credential.source
+    return [
+        f"{ctx.reference.repository} can be pulled anonymously: the rejected credential is what "
+        f"breaks the pull (the puller sends it); remove or renew it in {source}"
+    ]
+
+
 def _login_hint(ctx: RunContext) -> str:
     looked = f"no credentials were used ({ctx.options.credential.source})"
     if ctx.profile.kind is RegistryKind.ECR:
@@ -290,10 +325,20 @@ def _login_hint(ctx: RunContext) -> str:
 
 
 def _bad_credentials_hints(ctx: RunContext) -> list[str]:
+    credential = ctx.options.credential
     hints = [
-        f"the credential from {ctx.options.credential.source} was rejected: check it against "
+        f"the credential from {credential.source} was rejected: check it against "
         "what the puller uses (docker login, the Kubernetes pull secret)"
     ]
+    if credential.username == ACR_TEMPORARY_USER:
+        age = ""
+        if credential.stored_at is not None:
+            hours = (ctx.now() - credential.stored_at).total_seconds() / 3600
+            age = f"; this one was written {hours:.1f} hours ago"
+        hints.append(
+            "cr_temp_user is an ACR temporary credential (GetAuthorizationToken): it expires "
+            f"after hours{age}; renew it (on ACK, aliyun-acr-credential-helper does)"
+        )
     if ctx.profile.is_acr:
         hints.append(
             "ACR: the password is the instance's access credential, not the Alibaba "
