@@ -107,6 +107,15 @@ def run(
             help="skopeo's spelling of --username USER --password-stdin (never a password).",
         ),
     ] = None,
+    cert_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cert-dir",
+            metavar="DIR",
+            help="CAs (*.crt) and a client certificate (*.cert, *.key) for this registry, as "
+            "skopeo takes it; instead of the certs.d directories of docker and containers.",
+        ),
+    ] = None,
     tls_verify: Annotated[
         str | None,
         typer.Option(
@@ -152,7 +161,8 @@ def run(
         typer.Option(
             "--ca-file",
             metavar="PEM",
-            help="Extra CA certificates to trust, besides the system store.",
+            help="Extra CA certificates to trust, besides the system store: a PEM file, or a "
+            "directory of them.",
         ),
     ] = None,
     insecure: Annotated[
@@ -219,6 +229,7 @@ def run(
         pull_secret or [],
         creds,
         tls_verify,
+        cert_dir,
     )
     env = context.obj if isinstance(context.obj, Env) else None
     raise typer.Exit(execute(args, env=env))

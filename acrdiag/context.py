@@ -13,6 +13,7 @@ from acrdiag.auth import ANONYMOUS, Credential
 from acrdiag.causes import Cause
 from acrdiag.env import utc_now
 from acrdiag.model import Environment, RequestId, StepId
+from acrdiag.net.cert_dirs import TlsFiles
 from acrdiag.net.clocks import LOCAL, JudgingClock
 from acrdiag.registry.profiles import RegistryProfile, profile_of
 
@@ -38,7 +39,7 @@ class RunOptions:
     credential: Credential = ANONYMOUS
     timeout: float = 10.0
     deadline: float = 60.0
-    ca_file: str | None = None
+    tls_files: TlsFiles = field(default_factory=TlsFiles)
     insecure: bool = False
     plain_http: bool = False
     nameservers: list[tuple[str, int]] = field(default_factory=list)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO
 
 
@@ -22,6 +23,7 @@ class Env:
     stderr: IO[str] | None = None
     environ: Mapping[str, str] = field(default_factory=dict)
     now: Callable[[], datetime] = utc_now
+    etc: Path = Path("/etc")  # where docker's and containers' certs.d live
 
     @classmethod
     def from_process(cls) -> Env:

@@ -178,6 +178,13 @@ def _tls_expired(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
 
 
 def _tls_error(ctx: RunContext, failure: NetFailure, hop: str) -> list[str]:
+    if "client certificate" in failure.message:
+        where = f"/etc/docker/certs.d/{ctx.reference.registry}/"
+        return [
+            f"{failure.host} requires mutual TLS: put the node's certificate and key in {where} "
+            "as client.cert and client.key (docker and containerd read them there), or pass "
+            f"--cert-dir; trust used: {ctx.trust.description}"
+        ]
     if "plain HTTP" in failure.message:
         return [
             "the port speaks plain HTTP: use --plain-http (docker needs the registry in "

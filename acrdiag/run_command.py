@@ -17,6 +17,7 @@ from acrdiag.context import RunOptions
 from acrdiag.engine import Interrupted, bad_input_report, crash_report, diagnose
 from acrdiag.env import Env
 from acrdiag.model import Report
+from acrdiag.net.cert_dirs import TlsFiles, resolve_tls_files
 from acrdiag.net.dns import parse_nameserver
 from acrdiag.reference import ReferenceError, parse_platform, parse_reference
 from acrdiag.render.json_report import render_json
@@ -51,6 +52,7 @@ class RunArgs:
     pull_secrets: list[Path] = field(default_factory=list)
     creds: str | None = None
     tls_verify: str | None = None
+    cert_dir: Path | None = None
 
 
 def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS, env: Env | None = None) -> int:
@@ -93,7 +95,7 @@ def build_options(args: RunArgs, env: Env) -> RunOptions:
     _check_numbers(args)
     blob, max_download = _blob_choice(args.blob, args.max_download)
     _check_output(args.output)
-    ca_file = _check_ca_file(args.ca_file)
+    tls_files = _tls_files(args, reference.registry, env)
     try:
         nameservers = [parse_nameserver(n) for n in args.nameservers]
     except ValueError as exc:
@@ -105,7 +107,7 @@ def build_options(args: RunArgs, env: Env) -> RunOptions:
         credential=resolve_credential(sources, reference.registry, reference.repository),
         timeout=args.timeout,
         deadline=args.deadline,
-        ca_file=ca_file,
+        tls_files=tls_files,
         insecure=_insecure(args),
         plain_http=args.plain_http,
         nameservers=nameservers,
@@ -169,15 +171,38 @@ def _check_output(output: Path | None) -> None:
         raise InputError(f"--output {output}: {exc.strerror or exc}") from exc
 
 
-def _check_ca_file(ca_file: Path | None) -> str | None:
-    if ca_file is None:
-        return None
+def _tls_files(args: RunArgs, registry: str, env: Env) -> TlsFiles:
+    """The CAs and client certificate of this registry's pull, each file loaded once here so
+    that a broken one is named before any network traffic."""
+    for flag, path in (("--ca-file", args.ca_file), ("--cert-dir", args.cert_dir)):
+        if path is not None and not path.exists():
+            raise InputError(f"{flag} {path}: no such file or directory")
+    home = env.environ.get("HOME")
+    files = resolve_tls_files(
+        registry,
+        ca_file=args.ca_file,
+        cert_dir=args.cert_dir,
+        etc=env.etc,
+        home=Path(home) if home else None,
+    )
+    for ca in files.cas:
+        _load(ca, None)
+    if files.client is not None:
+        _load(*files.client)
+    return files
+
+
+def _load(path: Path, key: Path | None) -> None:
+    """Load a CA (no key) or a client certificate and its key, as the run will."""
     try:
-        ssl.create_default_context().load_verify_locations(cafile=str(ca_file))
+        context = ssl.create_default_context()
+        if key is None:
+            context.load_verify_locations(cafile=str(path))
+        else:
+            context.load_cert_chain(str(path), str(key))
     except (OSError, ssl.SSLError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise InputError(f"--ca-file {ca_file}: cannot load certificates ({reason})") from exc
-    return str(ca_file)
+        raise InputError(f"{path}: cannot load certificates ({reason})") from exc
 
 
 def _credential_sources(args: RunArgs, env: Env) -> list[CredentialSource]:

@@ -23,6 +23,13 @@ from acrdiag.redact import redact_text, redact_url
 _EXPIRED_CODES = {9, 10}  # not yet valid, has expired
 _UNTRUSTED_CODES = {2, 18, 19, 20, 21, 27}
 _HOSTNAME_MISMATCH_CODES = {62, 64}  # hostname, IP address mismatch
+# What a server that requires mutual TLS answers a client without an acceptable certificate.
+_CLIENT_CERTIFICATE_ALERTS = {
+    "SSLV3_ALERT_BAD_CERTIFICATE",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+    "TLSV1_ALERT_UNKNOWN_CA",
+}
 _UNREACHABLE_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL}
 
 
@@ -160,6 +167,8 @@ def _tls(exc: BaseException, host: str, proxy: str | None) -> NetFailure | None:
     message = f"TLS handshake with {host} failed: {reason}"
     if reason == "WRONG_VERSION_NUMBER":
         message += " (the port seems to speak plain HTTP, not TLS)"
+    elif reason in _CLIENT_CERTIFICATE_ALERTS:
+        message += " (the server wants a client certificate: none was sent, or it was refused)"
     return NetFailure(Cause.TLS_ERROR, message, host=host, phase="tls", proxy=proxy)
 
 

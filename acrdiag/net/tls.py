@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from acrdiag.net.cert_dirs import TlsFiles
+
 EXPIRY_WARNING_DAYS = 14
 
 
@@ -19,13 +21,15 @@ class Trust:
     verify: bool
 
 
-def build_trust(ca_file: str | None, insecure: bool) -> Trust:
-    """System store (as docker uses), plus --ca-file; --insecure turns verification off."""
+def build_trust(files: TlsFiles, insecure: bool) -> Trust:
+    """System store (as docker uses), plus certs.d, --cert-dir and --ca-file, and the client
+    certificate they hold; --insecure turns verification off."""
     context = ssl.create_default_context()
-    parts = [_system_store_description()]
-    if ca_file:
-        context.load_verify_locations(cafile=ca_file)
-        parts.append(f"--ca-file {ca_file}")
+    parts = [_system_store_description(), *files.origins, *(f"[{p}]" for p in files.problems)]
+    for ca in files.cas:
+        context.load_verify_locations(cafile=str(ca))
+    if files.client is not None:
+        context.load_cert_chain(str(files.client[0]), str(files.client[1]))
     if insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

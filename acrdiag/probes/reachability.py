@@ -35,6 +35,12 @@ def run(ctx: RunContext) -> str:
     else:  # the proxy resolves the name, as it does for docker
         ctx.step.evidence["dns"] = {"host": host, "decided_by": f"the proxy {redact_url(proxy)}"}
 
+    for problem in ctx.options.tls_files.problems:
+        ctx.step.warn(
+            Cause.TLS_ERROR,
+            problem,
+            "put the key beside the certificate (same name, .key), or remove the .cert",
+        )
     ping = _ping(ctx, host, port)
     ctx.facts.ping = ping
     _compare_clocks(ctx, ping)

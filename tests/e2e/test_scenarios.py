@@ -661,11 +661,27 @@ def test_output_file_written_on_failure(lab: Lab, out_dir: Path, fmt: str | None
 
 
 def test_a_path_style_bucket_on_a_private_storage_name_is_reported(lab: Lab, out_dir: Path) -> None:
+    # This registry wants a client certificate: the CA and the certificate come from a
+    # certs.d-style directory, as docker and skopeo read them.
     run = diagnose(
-        lab, out_dir, f"{lab.private_registry_host}/ns/app:1.0", extra=("--blob", "smallest")
+        lab,
+        out_dir,
+        f"{lab.private_registry_host}/ns/app:1.0",
+        extra=("--blob", "smallest", "--cert-dir", str(lab.client_cert_dir)),
+        ca=False,
     )
     assert_ok(run)
+    assert f"--cert-dir {lab.client_cert_dir} (ca.crt, node.cert)" in run.environment["trust"]
     assert run.support["registry_kind"] == "acr-ee"  # its challenge names the ACR instance
     assert run.support["bucket"] == lab.bucket  # from distribution's path layout
     assert run.support["storage_endpoint"] == lab.private_storage_host
     assert run.step("oss_resolution")["evidence"]["redirect"]["provider"] == "other"
+
+
+def test_a_registry_wanting_a_client_certificate_fails_step_1_without_one(
+    lab: Lab, out_dir: Path
+) -> None:
+    run = diagnose(lab, out_dir, f"{lab.private_registry_host}/ns/app:1.0")
+    failed = assert_failed_at(run, "reachability", "tls_error")
+    assert "the server wants a client certificate" in failed["summary"]
+    assert any("client.cert and client.key" in h for h in failed["hints"])

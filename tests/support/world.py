@@ -375,11 +375,12 @@ class World:
         ca: bool = True,
         timeout: float = 2.0,
         deadline: float = 20.0,
+        etc: Path | None = None,
     ) -> RunResult:
         """acrdiag run ARGS against this world, as a user types it."""
         argv = self.argv(*args, user=user, fmt=fmt, ca=ca, timeout=timeout, deadline=deadline)
         stdin = "" if user is None else (password or "") + "\n"
-        return invoke(argv, stdin)
+        return invoke(argv, stdin, etc)
 
     def argv(
         self,
@@ -438,9 +439,13 @@ def replace_probe(step_id: StepId, probe: Probe) -> tuple[Step, ...]:
     return tuple(Step(s.id, probe) if s.id is step_id else s for s in PULL_STEPS)
 
 
-def test_env(stdin: str, out: io.StringIO, err: io.StringIO) -> Env:
-    """What a run reads from its process, for an in-process run: no global is swapped."""
-    return Env(stdin=io.StringIO(stdin), stdout=out, stderr=err, environ=dict(os.environ))
+def test_env(stdin: str, out: io.StringIO, err: io.StringIO, etc: Path | None = None) -> Env:
+    """What a run reads from its process, for an in-process run: no global is swapped.
+    ``etc`` stands for /etc (docker's and containers' certs.d)."""
+    env = Env(stdin=io.StringIO(stdin), stdout=out, stderr=err, environ=dict(os.environ))
+    if etc is not None:
+        env.etc = etc
+    return env
 
 
 def _captured(call: Callable[[Env], int], stdin: str) -> RunResult:
@@ -449,7 +454,7 @@ def _captured(call: Callable[[Env], int], stdin: str) -> RunResult:
     return RunResult(code, out.getvalue(), err.getvalue())
 
 
-def invoke(argv: list[str], stdin: str = "") -> RunResult:
+def invoke(argv: list[str], stdin: str = "", etc: Path | None = None) -> RunResult:
     """Run the CLI in-process as a user would, capturing output and the exit code."""
     from acrdiag.cli import main
 
@@ -458,7 +463,7 @@ def invoke(argv: list[str], stdin: str = "") -> RunResult:
     try:
         # Help and usage errors are printed by typer itself, to the process's streams.
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main(argv, env=test_env(stdin, out, err))
+            main(argv, env=test_env(stdin, out, err, etc))
     except SystemExit as exc:
         code = int(exc.code or 0) if not isinstance(exc.code, str) else 1
     return RunResult(code, out.getvalue(), err.getvalue())

@@ -265,13 +265,16 @@ class Lab:
         self.keep_tmp = keep_tmp
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
         self.cert_dir = self.tmp / "certs"  # holds only ca.crt: usable as skopeo --cert-dir
+        # ca.crt, node.cert and node.key: the private registry wants this client certificate
+        self.client_cert_dir = self.tmp / "client-certs"
         self.ca_file = self.cert_dir / "ca.crt"
         self.home = self.tmp / "home"  # HOME of every command run with exec()
         self.work_dir = self.tmp / "work"  # default cwd of exec()
         self.logs_dir = self.tmp / "logs"
         self._keys = self.tmp / "keys"
         self._conf = self.tmp / "conf"
-        for d in (self.cert_dir, self.home, self.work_dir, self.logs_dir, self._keys, self._conf):
+        made = (self.cert_dir, self.client_cert_dir, self.home, self.work_dir, self.logs_dir)
+        for d in (*made, self._keys, self._conf):
             d.mkdir(mode=0o755)
         self.tmp.chmod(0o755)
         self.users: dict[str, str] = {
@@ -394,6 +397,10 @@ class Lab:
             ),
         }
         self._signing = make_signing_pair(self._keys)
+        node = ca.issue("node", ["puller-node.lab"], [], client=True)
+        shutil.copy(self.ca_file, self.client_cert_dir / "ca.crt")
+        shutil.copy(node.cert, self.client_cert_dir / "node.cert")
+        shutil.copy(node.key, self.client_cert_dir / "node.key")
 
     def _make_namespace(self) -> None:
         etc = Path("/etc/netns") / self.name
@@ -562,7 +569,12 @@ class Lab:
             "http": {
                 "addr": f"{ADDRESSES[host]}:443",
                 "secret": self._http_secret,  # shared: both instances sign the same uploads
-                "tls": {"certificate": str(pair.cert), "key": str(pair.key)},
+                "tls": {
+                    "certificate": str(pair.cert),
+                    "key": str(pair.key),
+                    # The self-hosted one wants a client certificate (mutual TLS).
+                    **({"clientcas": [str(self.ca_file)]} if host == PRIVATE_REGISTRY_HOST else {}),
+                },
                 "headers": {"X-Content-Type-Options": ["nosniff"]},
             },
             "auth": {

@@ -92,8 +92,12 @@ class CertAuthority:
         self.cert_file = directory / "ca.crt"
         _write_cert(self.cert_file, self._cert)
 
-    def issue(self, stem: str, dns_names: list[str], ips: list[str]) -> KeyPair:
-        """Issue a server certificate with these SANs as `<leaf_dir>/<stem>.crt` and `.key`."""
+    def issue(
+        self, stem: str, dns_names: list[str], ips: list[str], client: bool = False
+    ) -> KeyPair:
+        """Issue a server (or, with ``client``, a client) certificate with these SANs as
+        `<leaf_dir>/<stem>.crt` and `.key`."""
+        usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
         key = ec.generate_private_key(ec.SECP256R1())
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
         sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
@@ -107,7 +111,7 @@ class CertAuthority:
             .not_valid_after(self.now + _AHEAD)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
                 critical=False,
