@@ -116,6 +116,18 @@ def run(
             "skopeo takes it; instead of the certs.d directories of docker and containers.",
         ),
     ] = None,
+    proxy: Annotated[
+        str | None,
+        typer.Option(
+            "--proxy",
+            metavar="URL",
+            help="Use this HTTP(S) proxy for every hop, whatever the environment says.",
+        ),
+    ] = None,
+    no_proxy: Annotated[
+        bool,
+        typer.Option("--no-proxy", help="Go direct to every host, whatever the environment says."),
+    ] = False,
     tls_verify: Annotated[
         str | None,
         typer.Option(
@@ -230,6 +242,8 @@ def run(
         creds,
         tls_verify,
         cert_dir,
+        proxy,
+        no_proxy,
     )
     env = context.obj if isinstance(context.obj, Env) else None
     raise typer.Exit(execute(args, env=env))

@@ -47,6 +47,8 @@ class RunOptions:
     max_download: int | None = 256 * 1024 * 1024  # full downloads of "all"; None: no limit
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
     now: Callable[[], datetime] = field(default=utc_now, repr=False)
+    # --proxy URL (a string), --no-proxy (""), or None: the environment, with Go's rules.
+    proxy: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

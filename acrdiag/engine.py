@@ -58,7 +58,10 @@ def diagnose(options: RunOptions, steps: Sequence[Step] = PULL_STEPS) -> Report:
     started = time.monotonic()
     deadline = Deadline(options.deadline)
     trust = build_trust(options.tls_files, options.insecure)
-    proxies = ProxyConfig.from_environ(options.environ)
+    if options.proxy is None:
+        proxies = ProxyConfig.from_environ(options.environ)
+    else:
+        proxies = ProxyConfig.given(options.proxy or None)
     resolver = HostResolver(options.nameservers, options.timeout, deadline)
     session = HttpSession(
         trust=trust,

@@ -19,6 +19,7 @@ from acrdiag.env import Env
 from acrdiag.model import Report
 from acrdiag.net.cert_dirs import TlsFiles, resolve_tls_files
 from acrdiag.net.dns import parse_nameserver
+from acrdiag.redact import redact_url
 from acrdiag.reference import ReferenceError, parse_platform, parse_reference
 from acrdiag.render.json_report import render_json
 from acrdiag.render.markdown import render_markdown
@@ -53,6 +54,8 @@ class RunArgs:
     creds: str | None = None
     tls_verify: str | None = None
     cert_dir: Path | None = None
+    proxy: str | None = None
+    no_proxy: bool = False
 
 
 def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS, env: Env | None = None) -> int:
@@ -115,6 +118,7 @@ def build_options(args: RunArgs, env: Env) -> RunOptions:
         max_download=max_download,
         environ=dict(env.environ),
         now=env.now,
+        proxy=_proxy_choice(args),
     )
 
 
@@ -236,6 +240,20 @@ def _credential_sources(args: RunArgs, env: Env) -> list[CredentialSource]:
         raise InputError("--password-stdin: standard input held no password")
     _check_text("--password-stdin", password, show=False)
     return [FlagCredentials(args.username, password), *files]
+
+
+def _proxy_choice(args: RunArgs) -> str | None:
+    """--proxy URL, --no-proxy (""), or None to read the environment as Go does."""
+    if args.proxy is not None and args.no_proxy:
+        raise InputError("--proxy and --no-proxy contradict each other")
+    if args.no_proxy:
+        return ""
+    if args.proxy is None:
+        return None
+    scheme = args.proxy.split("://", 1)[0].lower() if "://" in args.proxy else ""
+    if scheme not in ("http", "https"):
+        raise InputError(f"--proxy {redact_url(args.proxy)}: an http:// or https:// URL")
+    return args.proxy
 
 
 def _insecure(args: RunArgs) -> bool:

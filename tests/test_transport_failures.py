@@ -9,7 +9,7 @@ from werkzeug import Response
 
 from tests.support.assertions import assert_failed_at
 from tests.support.pki import TestPki
-from tests.support.servers import http_server, raw_server, read_request
+from tests.support.servers import closed_port, http_server, raw_server, read_request
 from tests.support.world import REALM_HOST, REGISTRY, STORAGE_HOST, World
 
 
@@ -89,3 +89,24 @@ def test_untrusted_certificate_at_storage_fails_step_7(world: World, pki: TestPk
         result = world.run(world.ref("ns/app:1.0"))
     failed = assert_failed_at(result, "blob_fetch", "tls_untrusted")
     assert failed["evidence"]["failure"]["host"] == STORAGE_HOST
+
+
+def test_no_proxy_flag_goes_direct_whatever_the_environment(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.healthy()
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{closed_port()}")
+    assert world.run(world.ref("ns/app:1.0")).code == 11  # the dead proxy, from the shell
+    result = world.run(world.ref("ns/app:1.0"), "--no-proxy")
+    assert result.code == 0
+    assert set(result.report["environment"]["proxies"].values()) == {"direct: no proxy configured"}
+
+
+def test_proxy_flag_is_used_for_every_hop(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.healthy()
+    monkeypatch.setenv("NO_PROXY", "*")  # the shell says direct; the flag wins
+    dead = f"http://127.0.0.1:{closed_port()}"
+    result = world.run(world.ref("ns/app:1.0"), "--proxy", dead)
+    failed = assert_failed_at(result, "reachability", "proxy_unreachable")
+    assert "--proxy" in result.report["environment"]["proxies"]["registry"]
+    assert failed["evidence"]["failure"]["proxy"] == dead

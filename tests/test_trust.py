@@ -101,3 +101,23 @@ def test_a_broken_cert_dir_file_is_bad_input(world: World, tmp_path: Path) -> No
     (directory / "ca.crt").write_text("not a certificate")
     result = world.run(world.ref("ns/app:1.0"), "--cert-dir", str(directory))
     assert result.code == 2 and "ca.crt: cannot load certificates" in result.stderr
+
+
+def test_a_rejected_certificate_shows_the_chain_the_server_presents(
+    world: World, tmp_path: Path, pki: TestPki, server_cert: Issued
+) -> None:
+    bundle = tmp_path / "chain.pem"  # the leaf, then the CA that issued it
+    bundle.write_bytes(server_cert.cert.read_bytes() + pki.ca_file.read_bytes())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(bundle, server_cert.key)
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
+    server.expect_request("/v2/").respond_with_json({})
+    server.start()
+    try:
+        result = world.run(f"{REGISTRY}:{server.port}/ns/app:1.0", ca=False, user=None)
+    finally:
+        server.stop()
+    failed = assert_failed_at(result, "reachability", "tls_untrusted")
+    chain = failed["evidence"]["presented_chain"]
+    assert [c["issuer"] for c in chain] == ["CN=acrdiag unit-test CA"] * 2
+    assert chain[1]["subject"] == "CN=acrdiag unit-test CA"

@@ -59,6 +59,14 @@ class ProxyConfig:
             cgi=bool(environ.get("REQUEST_METHOD")),
         )
 
+    @classmethod
+    def given(cls, url: str | None) -> ProxyConfig:
+        """--proxy URL for every hop, or (None) --no-proxy: the environment is not read."""
+        if url is None:
+            return cls(None, None, None)
+        source = {"http_proxy": "--proxy", "https_proxy": "--proxy"}
+        return cls(http_proxy=url, https_proxy=url, no_proxy=None, source=source)
+
     def proxy_for(self, url: str) -> str | None:
         """The proxy URL Go would use for this request, or None for a direct connection."""
         return _decide(self, url).proxy

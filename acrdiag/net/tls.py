@@ -108,8 +108,9 @@ def name_matches(host: str, names: list[str]) -> bool:
     return False
 
 
-def fetch_certificate(address: str, port: int, server_name: str, timeout: float) -> bytes | None:
-    """The leaf certificate, fetched without verification: evidence after a failed handshake."""
+def fetch_chain(address: str, port: int, server_name: str, timeout: float) -> list[bytes]:
+    """The certificates the server presents, leaf first, fetched without verification:
+    evidence after a failed handshake (which CA is missing, which one expired)."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -118,6 +119,19 @@ def fetch_certificate(address: str, port: int, server_name: str, timeout: float)
             socket.create_connection((address, port), timeout=timeout) as raw,
             context.wrap_socket(raw, server_hostname=server_name) as tls,
         ):
-            return tls.getpeercert(binary_form=True)
+            return _presented(tls)
     except (OSError, ssl.SSLError):
-        return None
+        return []
+
+
+def _presented(tls: ssl.SSLSocket) -> list[bytes]:
+    # Python 3.13 makes get_unverified_chain() public; 3.11 has it on the _ssl object only.
+    raw_chain = getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)
+    try:
+        chain = raw_chain() if raw_chain is not None else None
+        if chain:
+            return [c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain]  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, ssl.SSLError):
+        pass
+    leaf = tls.getpeercert(binary_form=True)
+    return [leaf] if leaf else []

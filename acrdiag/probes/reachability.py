@@ -13,7 +13,7 @@ from acrdiag.net.clocks import SKEW_WARNING_S, describe_offset
 from acrdiag.net.connections import ConnectionInfo
 from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange, host_of
-from acrdiag.net.tls import EXPIRY_WARNING_DAYS, fetch_certificate, parse_certificate
+from acrdiag.net.tls import EXPIRY_WARNING_DAYS, fetch_chain, parse_certificate
 from acrdiag.probes.base import CLOCK_HINT, StepFailed, net_failed
 from acrdiag.redact import redact_url
 
@@ -168,10 +168,14 @@ def _show_rejected_certificate(ctx: RunContext, host: str, port: int) -> None:
     budget = min(ctx.options.timeout, 5.0, (ctx.session.deadline.remaining() - 0.2) / 2)
     if not lookup.addresses or budget <= 0 or ctx.proxies.proxy_for(ctx.facts.registry_url):
         return
-    der = fetch_certificate(lookup.addresses[0], port, host, budget)
-    cert = parse_certificate(der) if der else None
-    if cert is not None:
-        ctx.step.evidence["presented_certificate"] = cert.evidence(host, ctx.now())
+    chain = [parse_certificate(der) for der in fetch_chain(lookup.addresses[0], port, host, budget)]
+    shown = [cert.evidence(host, ctx.now()) for cert in chain if cert is not None]
+    if shown:
+        ctx.step.evidence["presented_certificate"] = shown[0]
+    if len(shown) > 1:  # the intermediates tell which CA the trust above lacks
+        ctx.step.evidence["presented_chain"] = [
+            {k: c[k] for k in ("subject", "issuer", "not_after") if k in c} for c in shown
+        ]
 
 
 def _check_ping(ctx: RunContext, ping: Exchange) -> None:
