@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -685,3 +686,71 @@ def test_a_registry_wanting_a_client_certificate_fails_step_1_without_one(
     failed = assert_failed_at(run, "reachability", "tls_error")
     assert "the server wants a client certificate" in failed["summary"]
     assert any("client.cert and client.key" in h for h in failed["hints"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Credentials the puller already has (docker login, credential helpers, pull secrets)
+
+
+def _basic_entry(user: str, password: str) -> dict[str, str]:
+    return {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def _home_with_docker_config(tmp_path: Path, document: dict[str, Any]) -> Path:
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    (home / ".docker" / "config.json").write_text(json.dumps(document))
+    return home
+
+
+def test_after_docker_login_the_pull_works_with_its_config_json(
+    lab: Lab, out_dir: Path, tmp_path: Path
+) -> None:
+    entry = _basic_entry("puller", lab.users["puller"])
+    home = _home_with_docker_config(tmp_path, {"auths": {lab.registry_host: entry}})
+    run = diagnose(
+        lab,
+        out_dir,
+        lab.ref("ns/app:1.0"),
+        user=None,
+        env={"HOME": str(home)},
+        extra=("--blob", "smallest"),
+    )
+    assert_ok(run)
+    assert "docker's config.json" in run.environment["credentials"]
+
+
+def test_a_credential_helper_gives_the_pull_its_credential(
+    lab: Lab, out_dir: Path, tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-lab"
+    answer = json.dumps(
+        {"ServerURL": lab.registry_host, "Username": "puller", "Secret": lab.users["puller"]}
+    )
+    helper.write_text(f"#!/bin/sh\ncat >/dev/null\necho '{answer}'\n")
+    helper.chmod(0o755)
+    home = _home_with_docker_config(tmp_path, {"credHelpers": {lab.registry_host: "lab"}})
+    env = {"HOME": str(home), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    run = diagnose(
+        lab, out_dir, lab.ref("ns/app:1.0"), user=None, env=env, extra=("--blob", "smallest")
+    )
+    assert_ok(run)
+    assert "docker-credential-lab" in run.environment["credentials"]
+
+
+def test_a_stale_pull_secret_is_rejected_and_named(lab: Lab, out_dir: Path, tmp_path: Path) -> None:
+    config = {"auths": {lab.registry_host: _basic_entry("puller", "rotated-long-ago")}}
+    data = base64.b64encode(json.dumps(config).encode()).decode()
+    secret = tmp_path / "secret.yaml"
+    secret.write_text(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: acr}\n"
+        f"type: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: {data}\n"
+    )
+    run = diagnose(
+        lab, out_dir, lab.ref("ns/app:1.0"), user=None, extra=("--pull-secret", str(secret))
+    )
+    failed = assert_failed_at(run, "auth_endpoint", "bad_credentials")
+    assert any(f"the credential from --pull-secret {secret}" in h for h in failed["hints"])
+    assert "rotated-long-ago" not in run.stdout
