@@ -128,7 +128,8 @@ DESCRIPTIONS: dict[Cause, str] = {
     Cause.BAD_CREDENTIALS: "the token service rejected the username or password",
     Cause.CREDENTIAL_HELPER_FAILED: "the docker credential helper is missing, failed or "
     "answered garbage",
-    Cause.CREDENTIAL_FILE_INVALID: "the credentials file (config.json, auth.json) cannot be used",
+    Cause.CREDENTIAL_FILE_INVALID: "a credentials file or pull secret cannot be used; the puller "
+    "skips it too",
     Cause.FORBIDDEN: "the server refused access (403)",
     Cause.SERVER_ERROR: "the server failed (5xx)",
     Cause.BAD_RESPONSE: "the token service answered with something that is not token JSON",

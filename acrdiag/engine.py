@@ -127,16 +127,29 @@ def crash_report(
     return scrub(report, secrets)
 
 
-def bad_input_report(reference: str, message: str, steps: Sequence[Step] = PULL_STEPS) -> Report:
-    """The report of a run that never started: bad input, exit 2, no step run."""
+def bad_input_report(
+    reference: str,
+    message: str,
+    steps: Sequence[Step] = PULL_STEPS,
+    stop: KeyboardInterrupt | None = None,
+) -> Report:
+    """The report of a run that never started: bad input (exit 2), or stopped while its
+    options were read (a credential helper running): no step run."""
     summary = f"not run: {message}"
+    cause, code = Cause.BAD_INPUT, int(ExitCode.USAGE)
+    if stop is not None:
+        cause = Cause.INTERRUPTED
+        code = ExitCode.TERMINATED if isinstance(stop, Terminated) else ExitCode.INTERRUPTED
     rows = [
-        StepResult(id=step.id, number=n, status=Status.SKIPPED, summary="not run: bad input")
+        StepResult(
+            id=step.id,
+            number=n,
+            status=Status.SKIPPED,
+            summary=f"not run: {cause.value.replace('_', ' ')}",
+        )
         for n, step in enumerate(steps, 1)
     ]
-    verdict = Verdict(
-        status="fail", cause=Cause.BAD_INPUT, summary=summary, exit_code=ExitCode.USAGE
-    )
+    verdict = Verdict(status="fail", cause=cause, summary=summary, exit_code=code)
     report = Report(
         tool=ToolInfo(version=__version__),
         target=Target(reference=reference),

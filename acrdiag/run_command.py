@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from acrdiag.context import RunOptions
 from acrdiag.engine import Interrupted, bad_input_report, crash_report, diagnose
 from acrdiag.env import Env
 from acrdiag.model import Report
-from acrdiag.net.cert_dirs import TlsFiles, resolve_tls_files
+from acrdiag.net.cert_dirs import TlsFileError, TlsFiles, resolve_tls_files
 from acrdiag.net.dns import parse_nameserver
 from acrdiag.redact import redact_url
 from acrdiag.reference import ReferenceError, parse_platform, parse_reference
@@ -62,12 +61,18 @@ def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS, env: Env | None =
     env = env or Env.from_process()
     if args.output is not None and str(args.output) == "-":
         args.output = None  # --output - is standard output, as for docker and curl
-    try:
-        options = build_options(args, env)
-    except InputError as exc:
-        _replace_output(args, bad_input_report(args.reference, str(exc), steps))
-        raise
-    with sigterm_interrupts():
+    with sigterm_interrupts():  # credential helpers run while options are built
+        try:
+            options = build_options(args, env)
+        except InputError as exc:
+            _replace_output(args, bad_input_report(args.reference, str(exc), steps))
+            raise
+        except KeyboardInterrupt as stop:
+            report = bad_input_report(
+                args.reference, "stopped while reading credentials", steps, stop
+            )
+            _replace_output(args, report)
+            raise
         try:
             report = diagnose(options, steps)
         except Interrupted as stop:
@@ -176,37 +181,22 @@ def _check_output(output: Path | None) -> None:
 
 
 def _tls_files(args: RunArgs, registry: str, env: Env) -> TlsFiles:
-    """The CAs and client certificate of this registry's pull, each file loaded once here so
-    that a broken one is named before any network traffic."""
+    """The CAs and client certificate of this registry's pull; what the user named must
+    load before any network traffic."""
     for flag, path in (("--ca-file", args.ca_file), ("--cert-dir", args.cert_dir)):
         if path is not None and not path.exists():
             raise InputError(f"{flag} {path}: no such file or directory")
     home = env.environ.get("HOME")
-    files = resolve_tls_files(
-        registry,
-        ca_file=args.ca_file,
-        cert_dir=args.cert_dir,
-        etc=env.etc,
-        home=Path(home) if home else None,
-    )
-    for ca in files.cas:
-        _load(ca, None)
-    if files.client is not None:
-        _load(*files.client)
-    return files
-
-
-def _load(path: Path, key: Path | None) -> None:
-    """Load a CA (no key) or a client certificate and its key, as the run will."""
     try:
-        context = ssl.create_default_context()
-        if key is None:
-            context.load_verify_locations(cafile=str(path))
-        else:
-            context.load_cert_chain(str(path), str(key))
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise InputError(f"{path}: cannot load certificates ({reason})") from exc
+        return resolve_tls_files(
+            registry,
+            ca_file=args.ca_file,
+            cert_dir=args.cert_dir,
+            etc=env.etc,
+            home=Path(home) if home else None,
+        )
+    except TlsFileError as exc:
+        raise InputError(str(exc)) from exc
 
 
 def _credential_sources(args: RunArgs, env: Env) -> list[CredentialSource]:
@@ -226,7 +216,12 @@ def _credential_sources(args: RunArgs, env: Env) -> list[CredentialSource]:
         if path is not None and not path.is_file():
             raise InputError(f"{flag} {path}: no such file")
     authfile = str(args.authfile) if args.authfile else None
-    files = [*file_sources(authfile, env.environ), *(PullSecret(p) for p in args.pull_secrets)]
+    # A helper may not hang the run: docker's own has no limit, the run's deadline does.
+    helper_timeout = min(10.0, args.deadline)
+    files = [
+        *file_sources(authfile, env.environ, helper_timeout),
+        *(PullSecret(p) for p in args.pull_secrets),
+    ]
     if args.username is None:
         return files
     _check_text("--username", args.username)

@@ -115,13 +115,60 @@ def test_a_failing_credential_helper_fails_step_3(
     assert said in failed["summary"] and "docker-credential-broken" in failed["summary"]
 
 
-def test_a_helper_without_credentials_falls_back_to_auths(
+def test_a_helper_without_credentials_means_an_anonymous_pull_as_for_docker(
     world: World, home: Path, bin_dir: Path
 ) -> None:
     world.healthy()
+    world.anonymous_repos.add("ns/app")
     _helper(bin_dir, "desktop", "echo 'credentials not found in native keychain'; exit 1\n")
-    _docker_config(home, {"credsStore": "desktop", "auths": {world.ref("").rstrip("/"): _auth()}})
-    assert_passed(world.run(world.ref("ns/app:1.0"), user=None))
+    # docker does not fall back to this stale entry: its native store blanks it
+    stale = {world.ref("").rstrip("/"): _auth(password="stale")}
+    _docker_config(home, {"credsStore": "desktop", "auths": stale})
+    result = world.run(world.ref("ns/app:1.0"), user=None)
+    assert result.code == 0
+    assert result.report["environment"]["credentials"].startswith("anonymous")
+    assert "has nothing for" in result.step("auth_endpoint")["summary"]
+
+
+def test_a_failing_helper_never_shows_what_it_printed(
+    world: World, home: Path, bin_dir: Path
+) -> None:
+    world.healthy()
+    answer = json.dumps({"Username": "u", "Secret": "HelperSecret-xyz123"})
+    script = f"echo '{answer}'; echo 'password=HelperSecret-xyz123' >&2; exit 1\n"
+    _helper(bin_dir, "leaky", script)
+    _docker_config(home, {"credsStore": "leaky"})
+    for fmt in ("json", "text", "markdown"):
+        result = world.run(world.ref("ns/app:1.0"), user=None, fmt=fmt)
+        assert result.code == 13
+        assert "HelperSecret" not in result.stdout + result.stderr
+
+
+def test_a_helper_printing_bytes_that_are_not_utf8_is_no_crash(
+    world: World, home: Path, bin_dir: Path
+) -> None:
+    world.healthy()
+    _helper(bin_dir, "binary", "printf '\\377\\376garbage'\n")
+    _docker_config(home, {"credsStore": "binary"})
+    failed = assert_failed_at(
+        world.run(world.ref("ns/app:1.0"), user=None), "auth_endpoint", "credential_helper_failed"
+    )
+    assert "not JSON" in failed["summary"]
+
+
+def test_a_hanging_helper_is_bounded_by_the_deadline(
+    world: World, home: Path, bin_dir: Path
+) -> None:
+    import time
+
+    world.healthy()
+    _helper(bin_dir, "stuck", "sleep 30\n")
+    _docker_config(home, {"credsStore": "stuck"})
+    started = time.monotonic()
+    result = world.run(world.ref("ns/app:1.0"), user=None, deadline=2)
+    assert time.monotonic() - started < 4
+    failed = assert_failed_at(result, "auth_endpoint", "credential_helper_failed")
+    assert "did not answer within 2 s" in failed["summary"]
 
 
 def test_an_identity_token_is_sent_as_an_oauth2_refresh_token(world: World, home: Path) -> None:
@@ -134,13 +181,15 @@ def test_an_identity_token_is_sent_as_an_oauth2_refresh_token(world: World, home
     assert IDENTITY_TOKEN not in result.stdout
 
 
-def test_an_unreadable_config_json_fails_step_3(world: World, home: Path) -> None:
+def test_an_unreadable_config_json_is_skipped_as_docker_skips_it(world: World, home: Path) -> None:
     world.healthy()
+    world.anonymous_repos.add("ns/app")
     _docker_config(home, "{not json")
-    failed = assert_failed_at(
-        world.run(world.ref("ns/app:1.0"), user=None), "auth_endpoint", "credential_file_invalid"
-    )
-    assert "not valid JSON" in failed["summary"]
+    result = world.run(world.ref("ns/app:1.0"), user=None)
+    assert result.code == 0  # docker warns and pulls anonymously
+    step = result.step("auth_endpoint")
+    assert (step["status"], step["cause"]) == ("warn", "credential_file_invalid")
+    assert "not valid JSON" in step["summary"]
 
 
 def test_flags_come_first_and_no_creds_ignores_every_file(world: World, home: Path) -> None:
@@ -181,7 +230,7 @@ def test_containers_keys_take_the_most_specific_namespace(tmp_path: Path) -> Non
         "quay.io/team/app": _auth("app"),
     }
     path = _write(tmp_path / "auth.json", {"auths": auths})
-    source = AuthFile(path, "auth.json", docker=False)
+    source = AuthFile(path, "auth.json", namespaces=True)
     assert source.find("quay.io", "team/app").username == "app"  # type: ignore[union-attr]
     assert source.find("quay.io", "team/other").username == "team"  # type: ignore[union-attr]
     assert source.find("quay.io", "else/x").username == "registry-wide"  # type: ignore[union-attr]
@@ -273,3 +322,43 @@ def test_tls_verify_false_is_insecure(world: World, value: str, code: int) -> No
     world.healthy()
     result = world.run(world.ref("ns/app:1.0"), f"--tls-verify={value}", ca=False)
     assert result.code == code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "type: [a]\nkind: Secret\n",
+        "kind: List\nitems: 5\n",
+        "[" * 50_000,
+        "stringData:\n  .dockerconfigjson: !LeakyPassw0rd-abc {}\n"
+        "type: kubernetes.io/dockerconfigjson\n",
+    ],
+    ids=["unhashable-type", "items-not-a-list", "deep-nesting", "yaml-tag"],
+)
+def test_a_broken_pull_secret_is_skipped_never_a_crash_never_quoted(
+    world: World, tmp_path: Path, text: str
+) -> None:
+    world.healthy()
+    secret = _write(tmp_path / "secret.yaml", text)
+    result = world.run(world.ref("ns/app:1.0"), "--pull-secret", str(secret), user=None)
+    assert result.code not in (1, 2), result.stdout + result.stderr
+    assert "LeakyPassw0rd" not in result.stdout
+    step = result.step("auth_endpoint")
+    assert step["cause"] == "credential_file_invalid" or "credential_file_invalid" in str(step)
+
+
+@pytest.mark.parametrize("key", ["https://index.docker.io/v1/", "docker.io", "index.docker.io"])
+def test_a_docker_hub_pull_secret_matches_docker_hub_images(tmp_path: Path, key: str) -> None:
+    from acrdiag.auth.pull_secrets import PullSecret
+
+    config = base64.b64encode(json.dumps({"auths": {key: _auth()}}).encode()).decode()
+    secret = _write(
+        tmp_path / "s.json",
+        {
+            "kind": "Secret",
+            "type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": config},
+        },
+    )
+    found = PullSecret(secret).find("docker.io", "library/nginx")
+    assert found is not None and getattr(found, "username", None) == USER

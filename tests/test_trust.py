@@ -86,13 +86,40 @@ def test_a_client_certificate_from_cert_dir_passes_mutual_tls(
     assert without.code == 11  # the server asks for a certificate nobody sent
 
 
-def test_a_client_cert_without_its_key_is_named(world: World, tmp_path: Path, pki: TestPki) -> None:
+def test_a_client_cert_without_its_key_fails_step_1_as_docker_refuses(
+    world: World, tmp_path: Path, pki: TestPki
+) -> None:
     world.healthy()
     registry = world.ref("").rstrip("/")
     directory = _certs_d(tmp_path / "etc" / "docker" / "certs.d", registry, pki.ca_file)
     shutil.copy(pki.issue("lonely", ["x"]).cert, directory / "lonely.cert")
     result = world.run(world.ref("ns/app:1.0"), ca=False, etc=tmp_path / "etc")
-    assert "lonely.cert has no lonely.key" in result.report["environment"]["trust"]
+    failed = assert_failed_at(result, "reachability", "tls_error")
+    assert "lonely.cert has no lonely.key" in failed["summary"]
+    assert world.requests["registry"] == []  # docker refuses before any request
+
+
+def test_a_broken_crt_in_certs_d_is_skipped_as_docker_skips_it(
+    world: World, tmp_path: Path, pki: TestPki
+) -> None:
+    world.healthy()
+    registry = world.ref("").rstrip("/")
+    directory = _certs_d(tmp_path / "etc" / "docker" / "certs.d", registry, pki.ca_file)
+    (directory / "zz-old.crt").write_text("")
+    result = world.run(world.ref("ns/app:1.0"), ca=False, etc=tmp_path / "etc")
+    assert_passed(result)
+    assert "ignored zz-old.crt" in result.report["environment"]["trust"]
+
+
+def test_only_the_first_certs_d_directory_is_read(
+    world: World, tmp_path: Path, pki: TestPki
+) -> None:
+    world.healthy()
+    registry = world.ref("").rstrip("/")
+    (tmp_path / "etc" / "docker" / "certs.d" / registry).mkdir(parents=True)  # docker's, empty
+    _certs_d(tmp_path / "etc" / "containers" / "certs.d", registry, pki.ca_file)
+    result = world.run(world.ref("ns/app:1.0"), ca=False, etc=tmp_path / "etc")
+    assert_failed_at(result, "reachability", "tls_untrusted")  # docker would not trust it either
 
 
 def test_a_broken_cert_dir_file_is_bad_input(world: World, tmp_path: Path) -> None:

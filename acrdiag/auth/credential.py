@@ -31,6 +31,8 @@ class Credential:
     problem: str | None = None  # FAILED: what went wrong, already redacted
     cause: Cause | None = None  # FAILED: the cause step 3 reports
     stored_at: datetime | None = None  # when the file holding it was written, if known
+    # What was skipped on the way, as docker skips it (a broken file): warnings at step 3.
+    notes: tuple[str, ...] = ()
 
     @property
     def present(self) -> bool:
@@ -42,6 +44,14 @@ class Credential:
 
 
 ANONYMOUS = Credential(CredentialKind.ANONYMOUS, "anonymous (no credentials given)")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A source that had something, which the puller ignores too (docker warns 'Error loading
+    config file' and pulls without it; kubelet skips a broken secret)."""
+
+    note: str
 
 
 def failed(source: str, problem: str, cause: Cause) -> Credential:

@@ -3,8 +3,9 @@
 docker: $DOCKER_CONFIG/config.json or ~/.docker/config.json, with "auths" entries
 (base64 "auth", or "username"/"password", or an "identitytoken"), "credHelpers" per
 registry and a default "credsStore" (both run docker-credential-<name>: helpers.py).
-containers (podman, skopeo, CRI-O): the same "auths" shape in auth.json, where a key
+containers (podman, skopeo, CRI-O): the same shape in auth.json, where an "auths" key
 may also name a namespace or repository ("registry/ns/repo"), most specific first.
+A file the puller cannot use is skipped, with a note, as docker skips it.
 """
 
 from __future__ import annotations
@@ -12,18 +13,20 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from acrdiag.auth.credential import Credential, CredentialKind, failed
-from acrdiag.auth.helpers import run_helper
-from acrdiag.causes import Cause
+from acrdiag.auth.credential import Credential, CredentialKind, Skipped
+from acrdiag.auth.helpers import NotFound, run_helper
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
-_DOCKER_HUB_NAMES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+DOCKER_HUB_NAMES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 MAX_FILE = 4 * 1024 * 1024
+
+Found = Credential | Skipped | None
 
 
 @dataclass(frozen=True)
@@ -32,53 +35,63 @@ class AuthFile:
 
     path: Path
     label: str
-    docker: bool = True  # docker's config.json: credHelpers and credsStore apply
+    namespaces: bool = False  # containers' auth.json: keys may name a namespace
     helper_timeout: float = 10.0
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
-    def find(self, registry: str, repository: str) -> Credential | None:
+    def find(self, registry: str, repository: str) -> Found:
         document = _load(self.path)
         if document is None:
             return None
-        if isinstance(document, str):  # unreadable: say so, and use nothing from it
-            return _file_invalid(f"{self.label} {self.path}", document)
-        if self.docker:
-            helper = _helper_for(document, registry)
-            if helper is not None:
-                found = run_helper(helper, _server_url(registry), self.helper_timeout)
-                if found is not None:
-                    return found
-        return self._from_auths(document, registry, repository)
+        where = f"{self.label} {self.path}"
+        if isinstance(document, str):
+            return Skipped(f"{where} {document}: docker warns and pulls without it")
+        helper = _helper_for(document, registry)
+        if helper is not None:
+            found = run_helper(helper, _server_url(registry), self.helper_timeout, self.environ)
+            if isinstance(found, NotFound):  # docker then pulls anonymously, auths unread
+                return Skipped(
+                    f"{found.source} has nothing for {registry}: docker pulls anonymously"
+                )
+            return found
+        return self._from_auths(document, registry, repository, where)
 
     def _from_auths(
-        self, document: dict[str, Any], registry: str, repository: str
-    ) -> Credential | None:
+        self, document: dict[str, Any], registry: str, repository: str, where: str
+    ) -> Found:
         auths = document.get("auths")
         if not isinstance(auths, dict):
             return None
-        for key in _candidate_keys(registry, repository, self.docker):
-            entry = _entry(auths, key, self.docker)
+        for key in _candidate_keys(registry, repository, self.namespaces):
+            entry = _entry(auths, key, self.namespaces)
             if entry is not None:
-                where = f"{self.label} {self.path} (entry {key!r})"
-                return auth_entry_credential(entry, where, file_time(self.path))
+                return auth_entry_credential(
+                    entry, f"{where} (entry {key!r})", file_time(self.path)
+                )
         return None
 
 
 def _load(path: Path) -> dict[str, Any] | str | None:
     """The file's JSON object; None when there is no file; a reason when it is unusable."""
     try:
-        if not path.is_file():
+        if not path.exists():
             return None
+        if not path.is_file():
+            return "is not a file"
         if path.stat().st_size > MAX_FILE:
             return "is too large to be a credentials file"
-        document = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8", "replace")
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
+    try:
+        document = json.loads(text)
     except (ValueError, RecursionError):
-        return "is not valid JSON (docker warns 'Error loading config file' and pulls without it)"
+        return "is not valid JSON"
     return document if isinstance(document, dict) else "is not a JSON object"
 
 
 def _helper_for(document: dict[str, Any], registry: str) -> str | None:
+    """credHelpers for this registry wins over credsStore, as in docker's GetCredentialsStore."""
     helpers = document.get("credHelpers")
     if isinstance(helpers, dict):
         for key in (registry, _server_url(registry)):
@@ -91,54 +104,52 @@ def _helper_for(document: dict[str, Any], registry: str) -> str | None:
 
 def _server_url(registry: str) -> str:
     """The key docker uses for a registry: Docker Hub's is its old index URL."""
-    return DOCKER_HUB_KEY if registry in _DOCKER_HUB_NAMES else registry
+    return DOCKER_HUB_KEY if registry in DOCKER_HUB_NAMES else registry
 
 
-def _candidate_keys(registry: str, repository: str, docker: bool) -> list[str]:
+def _candidate_keys(registry: str, repository: str, namespaces: bool) -> list[str]:
     """containers/image: the repository, its namespaces, then the registry; docker: the
     registry only."""
     keys = []
-    if not docker:
+    if namespaces:
         parts = repository.split("/")
         keys = [f"{registry}/{'/'.join(parts[:n])}" for n in range(len(parts), 0, -1)]
     return [*keys, registry, _server_url(registry)]
 
 
-def _entry(auths: dict[str, Any], key: str, docker: bool) -> dict[str, Any] | None:
+def _entry(auths: dict[str, Any], key: str, namespaces: bool) -> dict[str, Any] | None:
     """An "auths" entry for ``key``, stored keys taken scheme and path tolerant: docker
     keeps only the host ("https://host:5000/v1/" is host:5000, its ConvertToHostname);
     containers keeps a namespace path but drops a legacy "/v1/" or "/v2/"."""
     if isinstance(auths.get(key), dict):
         return dict(auths[key])
-    wanted = normalize_key(key, docker)
+    wanted = key_host_path(key, namespaces)
     for stored, entry in auths.items():
-        if isinstance(entry, dict) and normalize_key(str(stored), docker) == wanted:
+        if isinstance(entry, dict) and key_host_path(str(stored), namespaces) == wanted:
             return dict(entry)
     return None
 
 
-def normalize_key(key: str, docker: bool) -> str:
-    if key == DOCKER_HUB_KEY:
-        return key
+def key_host_path(key: str, keep_path: bool) -> tuple[str, str]:
+    """An auths key as (host, path): Docker Hub's names as "docker.io", the scheme and a
+    legacy "/v1/" or "/v2/" dropped; the path only where ``keep_path``."""
     host, _, path = key.split("://", 1)[-1].rstrip("/").partition("/")
-    host = DOCKER_HUB_KEY if host in _DOCKER_HUB_NAMES else host
-    return host if docker or path in ("", "v1", "v2") else f"{host}/{path}"
+    host = "docker.io" if host in DOCKER_HUB_NAMES else host
+    path = "" if not keep_path or path in ("v1", "v2") else path
+    return host, path
 
 
-def auth_entry_credential(
-    entry: object, where: str, stored_at: datetime | None = None
-) -> Credential | None:
+def auth_entry_credential(entry: object, where: str, stored_at: datetime | None = None) -> Found:
     """The credential of one "auths" entry (shared with pull secrets)."""
     if not isinstance(entry, dict):
-        return None
+        return Skipped(f"{where} is not an object")
     token = entry.get("identitytoken")
-    username, password = _basic_pair(entry)
     if isinstance(token, str) and token:
-        return Credential(
-            CredentialKind.IDENTITY_TOKEN, where, username, token, stored_at=stored_at
-        )
+        user = entry.get("username") if isinstance(entry.get("username"), str) else None
+        return Credential(CredentialKind.IDENTITY_TOKEN, where, user, token, stored_at=stored_at)
+    username, password = _basic_pair(entry)
     if username is None or password is None:
-        return _file_invalid(where, "has neither auth nor username and password") if entry else None
+        return Skipped(f"{where} holds no usable credential: docker pulls anonymously")
     return Credential(CredentialKind.BASIC, where, username, password, stored_at=stored_at)
 
 
@@ -163,7 +174,3 @@ def _basic_pair(entry: dict[str, Any]) -> tuple[str | None, str | None]:
     if isinstance(user, str) and isinstance(password, str) and user:
         return user, password
     return None, None
-
-
-def _file_invalid(source: str, problem: str) -> Credential:
-    return failed(source, problem, Cause.CREDENTIAL_FILE_INVALID)

@@ -3,7 +3,7 @@
 A Secret of type kubernetes.io/dockerconfigjson (data ".dockerconfigjson": base64 of
 {"auths": {...}}) or the legacy kubernetes.io/dockercfg (data ".dockercfg": base64 of
 the bare map), in YAML or JSON, one or several documents, or a List. kubelet tries a
-pod's secrets in the order the pod lists them; keys may hold a path and a "*." host.
+pod's secrets in the order the pod lists them, and skips one it cannot read.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acrdiag.auth.credential import Credential, failed
-from acrdiag.auth.files import MAX_FILE, auth_entry_credential, file_time, normalize_key
-from acrdiag.causes import Cause
+from acrdiag.auth.credential import Skipped
+from acrdiag.auth.files import MAX_FILE, Found, auth_entry_credential, file_time, key_host_path
 
 _TYPES = {
     "kubernetes.io/dockerconfigjson": ".dockerconfigjson",
@@ -26,16 +25,20 @@ _TYPES = {
 }
 
 
+class SecretError(ValueError):
+    """A pull secret kubelet could not use; the message never quotes its content."""
+
+
 @dataclass(frozen=True)
 class PullSecret:
     path: Path
 
-    def find(self, registry: str, repository: str) -> Credential | None:
+    def find(self, registry: str, repository: str) -> Found:
         label = f"--pull-secret {self.path}"
         try:
             auths = _auths(self.path)
-        except ValueError as exc:
-            return failed(label, str(exc), Cause.CREDENTIAL_FILE_INVALID)
+        except SecretError as exc:
+            return Skipped(f"{label} {exc}: kubelet skips it")
         stored_at = file_time(self.path)
         for key, entry in _matching(auths, registry, repository):
             found = auth_entry_credential(entry, f"{label} (entry {key!r})", stored_at)
@@ -48,14 +51,14 @@ def _auths(path: Path) -> dict[str, Any]:
     """Every secret's "auths" in the file, in order (a later key does not override)."""
     try:
         if path.stat().st_size > MAX_FILE:
-            raise ValueError("is too large to be a Secret")
-        text = path.read_text(encoding="utf-8")
+            raise SecretError("is too large to be a Secret")
+        text = path.read_bytes().decode("utf-8", "replace")
     except OSError as exc:
-        raise ValueError(f"cannot be read ({exc.strerror or exc})") from exc
+        raise SecretError(f"cannot be read ({exc.strerror or exc})") from exc
     merged: dict[str, Any] = {}
     for secret in _secrets(text):
         for key, entry in _secret_auths(secret).items():
-            merged.setdefault(key, entry)
+            merged.setdefault(str(key), entry)
     return merged
 
 
@@ -64,17 +67,23 @@ def _secrets(text: str) -> list[dict[str, Any]]:
 
     try:
         documents = list(yaml.safe_load_all(text))  # JSON is YAML
-    except yaml.YAMLError as exc:
-        raise ValueError(f"is neither YAML nor JSON ({str(exc).splitlines()[0][:120]})") from exc
+    except yaml.MarkedYAMLError as exc:
+        # The position only: the problem text can quote the file, secrets included.
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SecretError(f"is neither YAML nor JSON{where}") from None
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError):
+        raise SecretError("is neither YAML nor JSON") from None
     found: list[dict[str, Any]] = []
     for document in documents:
         if isinstance(document, dict) and document.get("kind") == "List":
-            found += [i for i in document.get("items") or [] if isinstance(i, dict)]
+            items = document.get("items")
+            found += [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
         elif isinstance(document, dict):
             found.append(document)
-    secrets = [s for s in found if s.get("type") in _TYPES]
+    secrets = [s for s in found if isinstance(s.get("type"), str) and s["type"] in _TYPES]
     if not secrets:
-        raise ValueError(
+        raise SecretError(
             "holds no Secret of type kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg"
         )
     return secrets
@@ -83,45 +92,43 @@ def _secrets(text: str) -> list[dict[str, Any]]:
 def _secret_auths(secret: dict[str, Any]) -> dict[str, Any]:
     field = _TYPES[secret["type"]]
     raw = None
-    if isinstance(secret.get("stringData"), dict):
-        raw = secret["stringData"].get(field)
-    if raw is None and isinstance(secret.get("data"), dict) and field in secret["data"]:
+    string_data, data = secret.get("stringData"), secret.get("data")
+    if isinstance(string_data, dict):
+        raw = string_data.get(field)
+    if raw is None and isinstance(data, dict) and field in data:
         try:
-            raw = base64.b64decode(str(secret["data"][field]), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise ValueError(f"data.{field} is not base64 of UTF-8") from exc
+            raw = base64.b64decode(str(data[field]), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise SecretError(f"data.{field} is not base64 of UTF-8") from None
     if not isinstance(raw, str):
-        raise ValueError(f"a {secret['type']} Secret without {field}")
+        raise SecretError(f"is a {secret['type']} Secret without {field}")
     try:
         document = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise ValueError(f"{field} is not JSON") from exc
+    except (ValueError, RecursionError):
+        raise SecretError(f"{field} is not JSON") from None
     if not isinstance(document, dict):
-        raise ValueError(f"{field} is not a JSON object")
+        raise SecretError(f"{field} is not a JSON object")
     auths = document.get("auths", document) if field == ".dockerconfigjson" else document
     return auths if isinstance(auths, dict) else {}
 
 
 def _matching(auths: dict[str, Any], registry: str, repository: str) -> list[tuple[str, Any]]:
-    """kubelet's matching: host (a "*." label matches one label), then a path prefix of
-    the repository; the longest key first."""
-    image = f"{registry}/{repository}"
+    """kubelet's matching: the host (a "*" label matches one label, the port must be the
+    same), then the key's path as a prefix of the repository; the most specific key first."""
+    image_host, _ = key_host_path(registry, keep_path=False)
     hits = []
     for key, entry in auths.items():
-        wanted = normalize_key(str(key), docker=False)
-        host, _, path = wanted.partition("/")
-        image_host, _, image_path = image.partition("/")
+        host, path = key_host_path(key, keep_path=True)
         if not _host_matches(host, image_host):
             continue
-        if path and not (image_path == path or image_path.startswith(path + "/")):
+        if path and not (repository == path or repository.startswith(path + "/")):
             continue
-        hits.append((str(key), entry))
-    return sorted(hits, key=lambda hit: len(normalize_key(hit[0], docker=False)), reverse=True)
+        hits.append((key, entry, len(path)))
+    return [(key, entry) for key, entry, _ in sorted(hits, key=lambda hit: -hit[2])]
 
 
 def _host_matches(pattern: str, host: str) -> bool:
-    """kubelet: label by label, so "*.example.com" matches a.example.com, not a.b.example.com;
-    a port must be the same."""
+    """kubelet: label by label, so "*.example.com" matches a.example.com, not a.b.example.com."""
     pattern_name, _, pattern_port = pattern.partition(":")
     name, _, port = host.partition(":")
     labels, wanted = name.split("."), pattern_name.split(".")

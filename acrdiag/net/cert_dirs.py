@@ -10,6 +10,7 @@ storage redirect included, and so does acrdiag.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +33,16 @@ def ca_files(path: Path) -> list[Path]:
 
 
 def cert_dirs(registry: str, etc: Path, home: Path | None) -> list[Path]:
-    """The existing certs.d directories for ``registry`` (host[:port], as the reference names
-    it), docker's first."""
+    """The certs.d directory for ``registry`` (host[:port], as the reference names it):
+    docker reads only its own; containers the first that exists. docker's first."""
     roots = [etc / "docker" / "certs.d", etc / "containers" / "certs.d"]
     if home is not None:
         roots.append(home / ".config" / "containers" / "certs.d")
-    return [root / registry for root in roots if (root / registry).is_dir()]
+    return [root / registry for root in roots if (root / registry).is_dir()][:1]
+
+
+class TlsFileError(ValueError):
+    """A file the user named (--ca-file, --cert-dir) that cannot be loaded."""
 
 
 def resolve_tls_files(
@@ -48,25 +53,53 @@ def resolve_tls_files(
     etc: Path,
     home: Path | None,
 ) -> TlsFiles:
-    """--cert-dir replaces the certs.d directories, as skopeo's does; --ca-file adds to them."""
+    """--cert-dir replaces the certs.d directory, as skopeo's does; --ca-file adds to it.
+    A file the user named must load (TlsFileError); one certs.d holds is skipped when it
+    does not, as docker skips it."""
+    named = cert_dir is not None
+    directories = [cert_dir] if cert_dir is not None else cert_dirs(registry, etc, home)
     cas: list[Path] = []
     origins: list[str] = []
     problems: list[str] = []
     client: tuple[Path, Path] | None = None
-    directories = [cert_dir] if cert_dir is not None else cert_dirs(registry, etc, home)
     for directory in directories:
         found_cas, found_client, found_problems = _read_dir(directory)
-        if found_cas or found_client:
-            label = "--cert-dir" if cert_dir is not None else "certs.d"
-            names = [p.name for p in found_cas] + ([found_client[0].name] if found_client else [])
-            origins.append(f"{label} {directory} ({', '.join(names)})")
-        cas += found_cas
+        usable = [ca for ca in found_cas if _loads(ca, None, named)]
+        if found_client is not None and not _loads(*found_client, named):
+            problems.append(f"{found_client[0]} and {found_client[1].name} do not load as a pair")
+            found_client = None
+        names = [p.name for p in usable] + ([found_client[0].name] if found_client else [])
+        names += [f"ignored {p.name}: not a certificate" for p in found_cas if p not in usable]
+        if names:
+            origins.append(
+                f"{'--cert-dir' if named else 'certs.d'} {directory} ({', '.join(names)})"
+            )
+        cas += usable
         client = client or found_client
         problems += found_problems
     if ca_file is not None:
-        cas += ca_files(ca_file)
+        given = ca_files(ca_file)
+        for ca in given:
+            _loads(ca, None, strict=True)
+        cas += given
         origins.append(f"--ca-file {ca_file}")
     return TlsFiles(tuple(cas), client, tuple(origins), tuple(problems))
+
+
+def _loads(path: Path, key: Path | None, strict: bool) -> bool:
+    """Whether ``path`` loads as a CA (no key) or, with its key, as a client certificate."""
+    try:
+        context = ssl.create_default_context()
+        if key is None:
+            context.load_verify_locations(cafile=str(path))
+        else:
+            context.load_cert_chain(str(path), str(key))
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        if strict:
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise TlsFileError(f"{path}: cannot load certificates ({reason})") from exc
+        return False
+    return True
 
 
 def _read_dir(directory: Path) -> tuple[list[Path], tuple[Path, Path] | None, list[str]]:
@@ -77,10 +110,14 @@ def _read_dir(directory: Path) -> tuple[list[Path], tuple[Path, Path] | None, li
     cas = [p for p in files if p.suffix == ".crt"]
     client = None
     problems = []
+    # docker refuses a directory with a certificate but not its key, or a key alone.
     for cert in (p for p in files if p.suffix == ".cert"):
         key = cert.with_suffix(".key")
         if key.is_file():
             client = client or (cert, key)
-        else:  # docker refuses such a directory: "missing key ... for client certificate"
-            problems.append(f"{cert} has no {key.name}: docker refuses the pull")
+        else:
+            problems.append(f"{cert} has no {key.name}")
+    for key in (p for p in files if p.suffix == ".key"):
+        if not key.with_suffix(".cert").is_file():
+            problems.append(f"{key} has no {key.with_suffix('.cert').name}")
     return cas, client, problems

@@ -25,7 +25,7 @@ def build_trust(files: TlsFiles, insecure: bool) -> Trust:
     """System store (as docker uses), plus certs.d, --cert-dir and --ca-file, and the client
     certificate they hold; --insecure turns verification off."""
     context = ssl.create_default_context()
-    parts = [_system_store_description(), *files.origins, *(f"[{p}]" for p in files.problems)]
+    parts = [_system_store_description(), *files.origins]
     for ca in files.cas:
         context.load_verify_locations(cafile=str(ca))
     if files.client is not None:

@@ -32,6 +32,12 @@ ACR_TEMPORARY_USER = "cr_temp_user"  # what GetAuthorizationToken hands out
 def run(ctx: RunContext) -> str:
     """Dispatches on the registry's scheme; the credential's kind decides what is sent."""
     credential = ctx.options.credential
+    for note in credential.notes:  # what the puller skips too: a warning, not a failure
+        ctx.step.warn(
+            Cause.CREDENTIAL_FILE_INVALID,
+            note,
+            "fix or remove it: docker, podman and kubelet skip it and pull without it",
+        )
     if credential.kind is CredentialKind.FAILED:
         # docker asks its helpers and reads its files before any request: it fails here too.
         assert credential.cause is not None
@@ -169,7 +175,7 @@ def _failed_source_hints(ctx: RunContext) -> list[str]:
             "install it on the PATH, log in again (docker login), or remove it from "
             "credHelpers/credsStore in config.json"
         ]
-    return [f"fix or remove {credential.source}: docker and podman read it for every pull"]
+    return [f"fix {credential.source}: docker and podman read it for every pull"]
 
 
 def _refuse_plain_http_realm(ctx: RunContext, url: str, via: str = "") -> None:

@@ -35,11 +35,12 @@ def run(ctx: RunContext) -> str:
     else:  # the proxy resolves the name, as it does for docker
         ctx.step.evidence["dns"] = {"host": host, "decided_by": f"the proxy {redact_url(proxy)}"}
 
-    for problem in ctx.options.tls_files.problems:
-        ctx.step.warn(
+    problems = ctx.options.tls_files.problems
+    if problems:  # docker refuses to pull from this registry before any request
+        raise StepFailed(
             Cause.TLS_ERROR,
-            problem,
-            "put the key beside the certificate (same name, .key), or remove the .cert",
+            f"docker refuses this registry's certs.d: {'; '.join(problems)}",
+            ["give each client certificate (.cert) its key (.key, same name), or remove it"],
         )
     ping = _ping(ctx, host, port)
     ctx.facts.ping = ping
