@@ -140,15 +140,7 @@ def bad_input_report(
     if stop is not None:
         cause = Cause.INTERRUPTED
         code = ExitCode.TERMINATED if isinstance(stop, Terminated) else ExitCode.INTERRUPTED
-    rows = [
-        StepResult(
-            id=step.id,
-            number=n,
-            status=Status.SKIPPED,
-            summary=f"not run: {cause.value.replace('_', ' ')}",
-        )
-        for n, step in enumerate(steps, 1)
-    ]
+    rows = _skipped_rows(steps, f"not run: {cause.value.replace('_', ' ')}")
     verdict = Verdict(status="fail", cause=cause, summary=summary, exit_code=code)
     report = Report(
         tool=ToolInfo(version=__version__),
@@ -273,15 +265,15 @@ def _result(
 
 def _skipped_after(steps: Sequence[Step], failed: StepResult) -> list[StepResult]:
     """Rows for the steps after the failed one."""
+    summary = f"skipped: step {failed.number} ({failed.id.value}) failed"
+    return _skipped_rows(steps, summary, after=failed.number)
+
+
+def _skipped_rows(steps: Sequence[Step], summary: str, after: int = 0) -> list[StepResult]:
     return [
-        StepResult(
-            id=step.id,
-            number=number,
-            status=Status.SKIPPED,
-            summary=f"skipped: step {failed.number} ({failed.id.value}) failed",
-        )
+        StepResult(id=step.id, number=number, status=Status.SKIPPED, summary=summary)
         for number, step in enumerate(steps, 1)
-        if number > failed.number
+        if number > after
     ]
 
 
