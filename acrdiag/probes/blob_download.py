@@ -22,7 +22,7 @@ import httpx
 from acrdiag.causes import Cause
 from acrdiag.context import BlobRoute, RunContext
 from acrdiag.net.errors import NetFailure
-from acrdiag.net.session import REDIRECT_STATUSES, host_of
+from acrdiag.net.session import DEFAULT_MAX_BODY, REDIRECT_STATUSES, host_of
 from acrdiag.net.urls import same_origin
 from acrdiag.probes.base import StepFailed, net_failed
 from acrdiag.redact import redact_url, url_secrets
@@ -132,7 +132,7 @@ def _storage_error(ctx: RunContext, response: httpx.Response) -> None:
     status = response.status_code
     host = host_of(str(response.request.url))
     try:
-        body = ctx.session.read_body(response, 64 * 1024)
+        body = ctx.session.read_body(response, DEFAULT_MAX_BODY)
     except NetFailure:
         body = b""
     error = parse_storage_error(body, dict(response.headers))

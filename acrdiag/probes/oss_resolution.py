@@ -17,7 +17,7 @@ from acrdiag.hints import lookup_hints
 from acrdiag.net.clocks import LOCAL, STALE_AFTER_S, JudgingClock, parse_http_date
 from acrdiag.net.dns import Lookup
 from acrdiag.net.errors import NetFailure
-from acrdiag.net.session import REDIRECT_STATUSES, host_of
+from acrdiag.net.session import DEFAULT_MAX_BODY, REDIRECT_STATUSES, host_of
 from acrdiag.net.urls import resolve_redirect
 from acrdiag.probes.base import CLOCK_HINT, StepFailed, net_failed, short_digest
 from acrdiag.probes.registry_status import raise_for_status
@@ -78,7 +78,7 @@ def _route(ctx: RunContext, blob: Descriptor, keep_open: bool) -> BlobRoute:
             response.close()
         return BlobRoute(blob, status)
     if status not in REDIRECT_STATUSES:
-        answer = ctx.session.exchange(response, 64 * 1024)
+        answer = ctx.session.exchange(response, DEFAULT_MAX_BODY)
         raise_for_status(ctx, answer, f"blob {short_digest(blob.digest)}", Cause.BLOB_UNKNOWN)
         raise StepFailed(
             Cause.HTTP_ERROR,
