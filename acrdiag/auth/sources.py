@@ -48,7 +48,7 @@ def resolve_credential(
         if isinstance(found, Skipped):
             notes.append(found.note)
         elif found is not None:
-            return replace(found, notes=tuple(notes))
+            return replace(found, notes=(*notes, *found.notes))
     return replace(ANONYMOUS, notes=tuple(notes))
 
 
