@@ -86,6 +86,9 @@ class Cause(StrEnum):
     STORAGE_OBJECT_MISSING = "storage_object_missing"
     SIZE_MISMATCH = "size_mismatch"
     TRUNCATED = "truncated"
+    # The runtime's view (README "What the runtime sees").
+    MIRROR_FAILED = "mirror_failed"
+    REGISTRY_BLOCKED = "registry_blocked"
     # Any step.
     DEADLINE_EXCEEDED = "deadline_exceeded"
     INTERRUPTED = "interrupted"
@@ -94,6 +97,8 @@ class Cause(StrEnum):
 
 
 DESCRIPTIONS: dict[Cause, str] = {
+    Cause.MIRROR_FAILED: "a mirror the runtime tries first failed; a later host served the pull",
+    Cause.REGISTRY_BLOCKED: "the runtime's configuration refuses this pull (blocked, or unusable)",
     Cause.DNS_NXDOMAIN: "the host name does not exist in DNS",
     Cause.DNS_NO_ANSWER: "the name exists but has no A or AAAA record",
     Cause.DNS_TIMEOUT: "no DNS server answered in time",

@@ -34,6 +34,15 @@ class Format(StrEnum):
     MARKDOWN = "markdown"
 
 
+class Runtime(StrEnum):
+    AUTO = "auto"
+    DOCKER = "docker"
+    CONTAINERD = "containerd"
+    CRIO = "crio"
+    PODMAN = "podman"
+    NONE = "none"
+
+
 class InputError(Exception):
     """Bad input found before any network traffic: exit 2 with this one line."""
 
@@ -128,6 +137,41 @@ def run(
         bool,
         typer.Option("--no-proxy", help="Go direct to every host, whatever the environment says."),
     ] = False,
+    runtime: Annotated[
+        Runtime,
+        typer.Option(
+            "--runtime",
+            case_sensitive=False,
+            help="See the pull as this container runtime does: its mirrors, host order, "
+            "proxy and credential providers. auto: the one running here; none: "
+            "acrdiag's own flags and shell only.",
+        ),
+    ] = Runtime.AUTO,
+    runtime_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--runtime-config",
+            metavar="FILE",
+            help="The runtime's main file when it is not in its usual place: containerd's "
+            "config.toml (k3s, rke2), docker's daemon.json, registries.conf.",
+        ),
+    ] = None,
+    provider_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--image-credential-provider-config",
+            metavar="FILE",
+            help="kubelet's credential provider configuration (found from kubelet when it runs).",
+        ),
+    ] = None,
+    provider_bin_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--image-credential-provider-bin-dir",
+            metavar="DIR",
+            help="Where kubelet's credential provider plugins are.",
+        ),
+    ] = None,
     tls_verify: Annotated[
         str | None,
         typer.Option(
@@ -244,6 +288,10 @@ def run(
         cert_dir,
         proxy,
         no_proxy,
+        runtime.value,
+        runtime_config,
+        provider_config,
+        provider_bin_dir,
     )
     env = context.obj if isinstance(context.obj, Env) else None
     raise typer.Exit(execute(args, env=env))

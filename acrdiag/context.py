@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from acrdiag.auth import ANONYMOUS, Credential
 from acrdiag.causes import Cause
@@ -49,6 +50,15 @@ class RunOptions:
     now: Callable[[], datetime] = field(default=utc_now, repr=False)
     # --proxy URL (a string), --no-proxy (""), or None: the environment, with Go's rules.
     proxy: str | None = field(default=None, repr=False)
+    # One host of the runtime's plan (README "What the runtime sees"): ``reference`` then
+    # names the image at that host, and ``image`` the image as the user named it.
+    image: ImageReference | None = None
+    api_path: str = "/v2"  # the API root under the host: a mirror's path, or override_path
+    namespace: str | None = None  # containerd's ?ns=<registry> on a mirror's requests
+    headers: tuple[tuple[str, str], ...] = ()  # hosts.toml [header], sent to this host
+    # Plain http after a TLS failure: None is docker's default (localhost, 127.0.0.0/8),
+    # True an insecure registry of the runtime's, False a runtime that never falls back.
+    http_fallback: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,18 @@ class RunContext:
             if server_time is not None:
                 return JudgingClock(server_time, f"the {name}'s clock")
         return JudgingClock(self.now(), LOCAL)
+
+    @property
+    def api_url(self) -> str:
+        """The API root step 1 settled on: ``https://host/v2`` for most registries."""
+        return self.facts.registry_url + self.options.api_path
+
+    def repository_url(self, path: str, repository: str | None = None) -> str:
+        """``<api>/<repository>/<path>``, with containerd's ns parameter on a mirror."""
+        url = f"{self.api_url}/{repository or self.reference.repository}/{path}"
+        if self.options.namespace:
+            url += ("&" if "?" in url else "?") + f"ns={quote(self.options.namespace)}"
+        return url
 
     @property
     def plain_http(self) -> bool:

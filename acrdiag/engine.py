@@ -77,6 +77,7 @@ def diagnose(options: RunOptions, steps: Sequence[Step] = PULL_STEPS) -> Report:
         ctx.keep_secret(options.credential.secret, min_length=1)  # the user's: however short
         for proxy in (proxies.http_proxy, proxies.https_proxy):
             ctx.keep_secret(_proxy_password(proxy))
+        _add_host_headers(ctx, options)
         ctx.environment.resolver = resolver.describe()
         ctx.environment.trust = trust.description
         ctx.environment.credentials = options.credential.source
@@ -85,6 +86,22 @@ def diagnose(options: RunOptions, steps: Sequence[Step] = PULL_STEPS) -> Report:
     if stop is not None:
         raise Interrupted(report)
     return report
+
+
+_SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|key|password", re.IGNORECASE)
+
+
+def _add_host_headers(ctx: RunContext, options: RunOptions) -> None:
+    """hosts.toml [header] goes to that host only; values of credential-like headers are
+    kept out of the report like any other secret."""
+    if not options.headers:
+        return
+    ref = options.reference
+    netloc = ref.api_host + (f":{ref.port}" if ref.port else "")
+    ctx.session.add_host_headers(netloc, options.headers)
+    for name, value in options.headers:
+        if _SECRET_HEADER.search(name):
+            ctx.keep_secret(value, min_length=1)
 
 
 def _proxy_password(proxy: str | None) -> str | None:
@@ -150,6 +167,26 @@ def bad_input_report(
         verdict=verdict,
         support=Support(),
         steps=rows,
+    )
+    return scrub(report, set())
+
+
+def refused_report(
+    options: RunOptions, cause: Cause, why: str, steps: Sequence[Step] = PULL_STEPS
+) -> Report:
+    """The runtime refuses the pull before any request (registries.conf blocks the registry):
+    step 1 fails with ``cause`` and nothing is sent, as nothing would be."""
+    record = StepRecord(steps[0].id, 1, hints=["the runtime's configuration decides this"])
+    first = _result(record, Status.FAIL, cause, why, 0.0, _Scrubber(set()))
+    results = [first, *_skipped_after(steps, first)]
+    report = Report(
+        tool=ToolInfo(version=__version__),
+        target=_target_of(options),
+        started_at=options.now(),
+        duration_s=0.0,
+        verdict=_verdict(results, None),
+        support=Support(),
+        steps=results,
     )
     return scrub(report, set())
 
@@ -318,7 +355,7 @@ def _report(
 
 
 def _target_of(options: RunOptions) -> Target:
-    ref = options.reference
+    ref = options.image or options.reference  # the image as the user named it
     return Target(
         reference=ref.given,
         normalized=ref.normalized,

@@ -24,6 +24,9 @@ class Env:
     environ: Mapping[str, str] = field(default_factory=dict)
     now: Callable[[], datetime] = utc_now
     etc: Path = Path("/etc")  # where docker's and containers' certs.d live
+    # Where the container runtime's processes and sockets are looked for (--runtime auto).
+    proc: Path = Path("/proc")
+    root: Path = Path("/")
 
     @classmethod
     def from_process(cls) -> Env:

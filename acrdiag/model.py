@@ -113,6 +113,40 @@ class Environment(_Model):
     credentials: str | None = None
 
 
+class HostAttempt(_Model):
+    """One host the container runtime would try for the image, and how it went there."""
+
+    url: str
+    role: Literal["mirror", "upstream"]
+    configured_in: str  # the file and key that named it, or "default"
+    image: str  # the image as this host is asked for it
+    settings: list[str] = Field(default_factory=list)  # skip_verify, ca, override_path, ...
+    status: Literal["ok", "warn", "fail", "not_tried"]
+    decided: bool = False  # this host's steps are the report's top-level steps
+    failed_step: StepId | None = None
+    failed_step_number: int | None = None
+    cause: Cause | None = None
+    summary: str
+    exit_code: int | None = None  # None: not tried
+    duration_s: float = 0.0
+    steps: list[StepResult] = Field(default_factory=list)
+
+
+class RuntimeInfo(_Model):
+    """Which container runtime's view the run took, why, and what that view holds."""
+
+    name: Literal["docker", "containerd", "crio", "podman", "none"]
+    chosen_because: str
+    found: list[str] = Field(default_factory=list)  # sockets, processes, files seen
+    config_files: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    proxy_source: str | None = None
+    proxies: dict[str, str] = Field(default_factory=dict)  # the runtime's proxy variables
+    shell_proxies: dict[str, str] = Field(default_factory=dict)  # acrdiag's own shell's
+    proxy_differences: list[str] = Field(default_factory=list)
+
+
 class ToolInfo(_Model):
     name: str = "acrdiag"
     version: str
@@ -127,6 +161,10 @@ class Report(_Model):
     verdict: Verdict
     support: Support
     environment: Environment = Field(default_factory=Environment)
+    runtime: RuntimeInfo | None = None  # None: --runtime none, acrdiag's own view only
+    # Every host the runtime would try, in its order; ``steps`` are those of the host that
+    # decided the verdict. Empty with --runtime none.
+    hosts: list[HostAttempt] = Field(default_factory=list)
     steps: list[StepResult]
 
     def failed(self) -> StepResult | None:

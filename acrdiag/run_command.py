@@ -15,15 +15,18 @@ from acrdiag.cli import InputError
 from acrdiag.context import RunOptions
 from acrdiag.engine import Interrupted, bad_input_report, crash_report, diagnose
 from acrdiag.env import Env
+from acrdiag.fallback import diagnose_plan
+from acrdiag.host_options import pull_plan
 from acrdiag.model import Report
 from acrdiag.net.cert_dirs import TlsFileError, TlsFiles, resolve_tls_files
 from acrdiag.net.dns import parse_nameserver
 from acrdiag.redact import redact_url
-from acrdiag.reference import ReferenceError, parse_platform, parse_reference
+from acrdiag.reference import ImageReference, ReferenceError, parse_platform, parse_reference
 from acrdiag.render.json_report import render_json
 from acrdiag.render.markdown import render_markdown
 from acrdiag.render.text import render_text
 from acrdiag.report_io import write_atomic
+from acrdiag.runtime.view import RuntimeView, runtime_view
 from acrdiag.steps import PULL_STEPS, Step
 from acrdiag.stopping import sigterm_interrupts
 
@@ -55,6 +58,10 @@ class RunArgs:
     cert_dir: Path | None = None
     proxy: str | None = None
     no_proxy: bool = False
+    runtime: str = "auto"
+    runtime_config: Path | None = None
+    provider_config: Path | None = None  # kubelet's --image-credential-provider-config
+    provider_bin_dir: Path | None = None  # kubelet's --image-credential-provider-bin-dir
 
 
 def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS, env: Env | None = None) -> int:
@@ -63,7 +70,7 @@ def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS, env: Env | None =
         args.output = None  # --output - is standard output, as for docker and curl
     with sigterm_interrupts():  # credential helpers run while options are built
         try:
-            options = build_options(args, env)
+            options, view = build_options(args, env)
         except InputError as exc:
             _replace_output(args, bad_input_report(args.reference, str(exc), steps))
             raise
@@ -74,13 +81,28 @@ def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS, env: Env | None =
             _replace_output(args, report)
             raise
         try:
-            report = diagnose(options, steps)
+            report = _diagnose(options, view, args, env, steps)
         except Interrupted as stop:
             report = stop.report
         except Exception as exc:  # the engine never raises; if it does, still a report
             report = crash_report(options, exc, steps)
     emit(report, args, env)
     return report.verdict.exit_code
+
+
+def _diagnose(
+    options: RunOptions, view: RuntimeView | None, args: RunArgs, env: Env, steps: Sequence[Step]
+) -> Report:
+    """The user's own view (--runtime none, or no runtime found), else the runtime's hosts
+    in its order (README "What the runtime sees")."""
+    if view is None or view.plan is None:
+        report = diagnose(options, steps)
+        return report if view is None else report.model_copy(update={"runtime": view.info})
+
+    def tls_for(registry: str) -> TlsFiles:
+        return _tls_files(args, registry, env)
+
+    return diagnose_plan(pull_plan(options, view, tls_for), steps)
 
 
 def _replace_output(args: RunArgs, report: Report) -> None:
@@ -93,8 +115,9 @@ def _replace_output(args: RunArgs, report: Report) -> None:
         write_atomic(args.output, render(report, file_format(args)))
 
 
-def build_options(args: RunArgs, env: Env) -> RunOptions:
-    """RunOptions from the command line, or InputError naming what is wrong."""
+def build_options(args: RunArgs, env: Env) -> tuple[RunOptions, RuntimeView | None]:
+    """RunOptions from the command line and the runtime's view (None: --runtime none), or
+    InputError naming what is wrong."""
     try:
         reference = parse_reference(args.reference)
         platform = parse_platform(args.platform)
@@ -109,7 +132,10 @@ def build_options(args: RunArgs, env: Env) -> RunOptions:
     except ValueError as exc:
         raise InputError(f"--nameserver: {exc}") from exc
     sources = _credential_sources(args, env)
-    return RunOptions(
+    view = _runtime_view(args, reference, env)
+    if view is not None and not args.no_creds:
+        sources += view.credential_sources
+    options = RunOptions(
         reference=reference,
         platform=platform,
         credential=resolve_credential(sources, reference.registry, reference.repository),
@@ -125,6 +151,46 @@ def build_options(args: RunArgs, env: Env) -> RunOptions:
         now=env.now,
         proxy=_proxy_choice(args),
     )
+    return options, view
+
+
+RUNTIMES = ("auto", "docker", "containerd", "crio", "podman", "none")
+
+
+def _runtime_view(args: RunArgs, reference: ImageReference, env: Env) -> RuntimeView | None:
+    if args.runtime not in RUNTIMES:
+        raise InputError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {args.runtime!r}")
+    providers = _provider_flags(args, env)
+    if args.runtime == "none":
+        if args.runtime_config is not None:
+            raise InputError("--runtime-config needs a runtime: --runtime none reads none")
+        return None
+    config = args.runtime_config
+    if config is not None and not config.is_file():
+        raise InputError(f"--runtime-config {config}: no such file")
+    view = runtime_view(args.runtime, reference, env, min(10.0, args.deadline), config)
+    view.credential_sources[:0] = providers
+    return view
+
+
+def _provider_flags(args: RunArgs, env: Env) -> list[CredentialSource]:
+    """kubelet's own flags, to try a credential provider configuration before a node has it."""
+    config, bin_dir = args.provider_config, args.provider_bin_dir
+    if config is None and bin_dir is None:
+        return []
+    if config is None or bin_dir is None:
+        raise InputError(
+            "--image-credential-provider-config and --image-credential-provider-bin-dir "
+            "go together, as for kubelet"
+        )
+    if not config.is_file():
+        raise InputError(f"--image-credential-provider-config {config}: no such file")
+    if not bin_dir.is_dir():
+        raise InputError(f"--image-credential-provider-bin-dir {bin_dir}: no such directory")
+    from acrdiag.auth.kubelet_provider import KubeletCredentialProviders
+
+    timeout = min(10.0, args.deadline)
+    return [KubeletCredentialProviders(config, bin_dir, dict(env.environ), timeout)]
 
 
 def _check_numbers(args: RunArgs) -> None:

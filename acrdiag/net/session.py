@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -102,6 +102,7 @@ class HttpSession:
         resolver.on_lookup = self._on_lookup
         backend = TracingBackend(resolver, deadline, self._phase)
         self.transport = RoutingTransport(backend, trust.context, proxies)
+        self._host_headers: dict[str, tuple[tuple[str, str], ...]] = {}
         self._headers = httpx.Headers(
             {
                 "User-Agent": f"acrdiag/{__version__}",
@@ -111,6 +112,11 @@ class HttpSession:
                 "Accept-Encoding": "identity",
             }
         )
+
+    def add_host_headers(self, netloc: str, headers: Sequence[tuple[str, str]]) -> None:
+        """Headers sent on every request to ``netloc`` (host[:port]) and no other: containerd's
+        hosts.toml [header] belongs to that host alone."""
+        self._host_headers[netloc.lower()] = tuple(headers)
 
     @property
     def recorder(self) -> Recorder | None:
@@ -228,6 +234,8 @@ class HttpSession:
         self, method: str, url: str, headers: Mapping[str, str] | None, body: bytes | None
     ) -> httpx.Response:
         merged = self._headers.copy()
+        for name, value in self._host_headers.get(urlsplit(url).netloc.lower(), ()):
+            merged[name] = value
         merged.update(headers or {})
         timeout = httpx.Timeout(self.deadline.clamp(self._timeout))
         request = httpx.Request(

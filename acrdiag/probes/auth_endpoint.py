@@ -79,7 +79,7 @@ def _basic(ctx: RunContext) -> str:
             [_login_hint(ctx)],
         )
     try:
-        ping = ctx.session.fetch(ctx.facts.registry_url + "/v2/", headers={"Authorization": header})
+        ping = ctx.session.fetch(ctx.api_url + "/", headers={"Authorization": header})
     except NetFailure as failure:
         raise net_failed(ctx, failure, "registry") from failure
     ctx.step.evidence["status"] = ping.status

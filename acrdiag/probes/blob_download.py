@@ -104,7 +104,7 @@ def fetch(ctx: RunContext, route: BlobRoute, full: bool) -> Fetched:
 
 
 def _registry_url(ctx: RunContext, blob: Descriptor) -> str:
-    return f"{ctx.facts.registry_url}/v2/{ctx.reference.repository}/blobs/{blob.digest}"
+    return ctx.repository_url(f"blobs/{blob.digest}")
 
 
 def _open(ctx: RunContext, stack: ExitStack, url: str, full: bool) -> httpx.Response:

@@ -71,7 +71,7 @@ def _name(ctx: RunContext) -> str:
 def _fetch(
     ctx: RunContext, reference: str, want_digest: str | None, want_size: int | None
 ) -> tuple[ParsedManifest, str]:
-    url = f"{ctx.facts.registry_url}/v2/{ctx.reference.repository}/manifests/{reference}"
+    url = ctx.repository_url(f"manifests/{reference}")
     headers = {"Accept": ACCEPT}
     if ctx.facts.authorization:
         headers["Authorization"] = ctx.facts.authorization
@@ -143,7 +143,7 @@ def _verify(answer: Exchange, want_digest: str | None, want_size: int | None) ->
 def _explain_missing(ctx: RunContext, answer: Exchange, reference: str) -> None:
     """Tell "no such repository" from "no such tag": the manifest 404 alone often doesn't."""
     repository = ctx.reference.repository
-    url = f"{ctx.facts.registry_url}/v2/{repository}/tags/list?n=100"
+    url = ctx.repository_url("tags/list?n=100", repository)
     headers = {"Authorization": ctx.facts.authorization} if ctx.facts.authorization else None
     try:
         tags = ctx.session.fetch(url, headers=headers)

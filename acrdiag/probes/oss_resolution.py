@@ -59,7 +59,7 @@ def _blobs_text(blobs: list[Descriptor]) -> str:
 
 def _route(ctx: RunContext, blob: Descriptor, keep_open: bool) -> BlobRoute:
     """Where the registry sends the puller for ``blob``: storage, or nowhere (200)."""
-    url = f"{ctx.facts.registry_url}/v2/{ctx.reference.repository}/blobs/{blob.digest}"
+    url = ctx.repository_url(f"blobs/{blob.digest}")
     # The session asks for identity: if the registry serves the blob itself, step 7 hashes
     # exactly these bytes.
     headers = {}

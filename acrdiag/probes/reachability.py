@@ -27,9 +27,9 @@ def run(ctx: RunContext) -> str:
     port = ref.port or (80 if ctx.plain_http else 443)
     netloc = f"[{host}]" if ":" in host else host
     ctx.facts.registry_url = f"{scheme}://{netloc}" + (f":{ref.port}" if ref.port else "")
-    ctx.environment.proxies["registry"] = ctx.proxies.explain(ctx.facts.registry_url + "/v2/")
+    ctx.environment.proxies["registry"] = ctx.proxies.explain(ctx.api_url + "/")
 
-    proxy = ctx.proxies.proxy_for(ctx.facts.registry_url + "/v2/")
+    proxy = ctx.proxies.proxy_for(ctx.api_url + "/")
     if proxy is None:
         _resolve(ctx, host)
     else:  # the proxy resolves the name, as it does for docker
@@ -80,7 +80,7 @@ def _resolve(ctx: RunContext, host: str) -> None:
 
 def _ping(ctx: RunContext, host: str, port: int) -> Exchange:
     try:
-        ping = ctx.session.fetch(ctx.facts.registry_url + "/v2/")
+        ping = ctx.session.fetch(ctx.api_url + "/")
     except NetFailure as failure:
         fallback = _plain_http_fallback(ctx, host, failure)
         if fallback is not None:
@@ -100,23 +100,31 @@ def _ping(ctx: RunContext, host: str, port: int) -> Exchange:
 
 
 def _plain_http_fallback(ctx: RunContext, host: str, failure: NetFailure) -> Exchange | None:
-    """docker's default insecure registries (localhost, 127.0.0.0/8): when TLS fails there,
-    it tries plain HTTP. So does acrdiag, and says so; None when that fails too."""
-    if ctx.plain_http or failure.phase != "tls" or not _insecure_by_default(host):
+    """docker's insecure registries (localhost and 127.0.0.0/8 by default, or the runtime's
+    own list): when TLS fails there, it tries plain HTTP. So does acrdiag, and says so;
+    None when that fails too."""
+    configured = ctx.options.http_fallback
+    allowed = _insecure_by_default(host) if configured is None else configured
+    if ctx.plain_http or failure.phase != "tls" or not allowed:
         return None
     plain = "http://" + ctx.facts.registry_url.removeprefix("https://")
     try:
-        ping = ctx.session.fetch(plain + "/v2/")
+        ping = ctx.session.fetch(plain + ctx.options.api_path + "/")
     except NetFailure:
         return None
     ctx.facts.registry_url = plain
     ctx.step.evidence["plain_http_fallback"] = {"tls_failure": failure.message}
+    why = (
+        "the runtime lists it as an insecure registry"
+        if configured
+        else "docker treats localhost and 127.0.0.0/8 as insecure registries"
+    )
     ctx.step.warn(
         Cause.PLAIN_HTTP_FALLBACK,
-        f"{host} does not speak TLS ({failure.message}); docker treats localhost and "
-        "127.0.0.0/8 as insecure registries and falls back to plain HTTP: so did acrdiag",
-        "containerd and CRI-O do not: give them a TLS registry, or configure it as "
-        "insecure there too",
+        f"{host} does not speak TLS ({failure.message}); {why} and falls back to plain "
+        "HTTP: so did acrdiag",
+        "containerd and CRI-O do not unless configured: give them a TLS registry, or "
+        "configure it as insecure there too",
     )
     return ping
 
@@ -187,7 +195,7 @@ def _check_ping(ctx: RunContext, ping: Exchange) -> None:
         "api_version": api_version,
         "content_type": ping.headers.get("content-type"),
     }
-    if ping.url != ctx.facts.registry_url + "/v2/":
+    if ping.url != ctx.api_url + "/":
         ctx.step.evidence["v2"]["redirected_to"] = redact_url(ping.url)
     if status in (200, 401):
         if api_version is None and _looks_like_web_page(ping):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from acrdiag.model import RegistryKind, Report, Status, StepId, StepResult, Support
+from acrdiag.model import HostAttempt, RegistryKind, Report, Status, StepId, StepResult, Support
 
 MARKS = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIPPED: "-"}
 MAX_EVIDENCE_LINES = 40
@@ -79,7 +79,60 @@ def support_lines(report: Report) -> list[tuple[str, str]]:
         lines.append(("request ID", f"{rid.header}={rid.value} ({rid.step.value})"))
     if not s.request_ids:
         lines.append(("request IDs", "none received (no server sent a request ID header)"))
+    lines += _runtime_support(report)
     lines.append(("acrdiag", f"{report.tool.version}, {report.started_at:%Y-%m-%d %H:%M:%S} UTC"))
+    return lines
+
+
+def _runtime_support(report: Report) -> list[tuple[str, str]]:
+    runtime = report.runtime
+    if runtime is None:
+        return []
+    lines = [("runtime", f"{runtime.name} ({runtime.chosen_because})")]
+    decided = next((h for h in report.hosts if h.decided), None)
+    if decided is not None and len(report.hosts) > 1:
+        lines.append(("steps shown for", f"{decided.role} {decided.url}"))
+    return lines
+
+
+HOST_MARKS = {"ok": "✓", "warn": "!", "fail": "✗", "not_tried": "-"}
+
+
+def host_lines(report: Report) -> list[tuple[str, str]]:
+    """One line per host the runtime tries, in its order, and how it went."""
+    return [(f"{HOST_MARKS[h.status]} {h.role}", _host_line(h)) for h in report.hosts]
+
+
+def _host_line(host: HostAttempt) -> str:
+    where = f"{host.url} ({host.configured_in})"
+    if host.settings:
+        where += f" [{'; '.join(host.settings)}]"
+    if host.status == "not_tried":
+        return f"{where}: not tried"
+    outcome = host.summary if host.status == "fail" else host.status
+    if host.decided:
+        outcome += ", the steps above"
+    return f"{where}: {outcome}"
+
+
+def host_hints(host: HostAttempt) -> list[str]:
+    failed = next((s for s in host.steps if s.status is Status.FAIL), None)
+    return failed.hints if failed is not None else []
+
+
+def runtime_lines(report: Report) -> list[tuple[str, str]]:
+    """What the runtime's view holds: files read, proxies, notes, warnings."""
+    runtime = report.runtime
+    if runtime is None:
+        return []
+    lines = [("runtime", f"{runtime.name}: {runtime.chosen_because}")]
+    lines += [("read", f) for f in runtime.config_files]
+    if runtime.proxy_source:
+        shown = ", ".join(f"{k}={v}" for k, v in runtime.proxies.items()) or "none set"
+        lines.append(("its proxies", f"{shown} (from {runtime.proxy_source})"))
+    lines += [("proxy differs", d) for d in runtime.proxy_differences]
+    lines += [("note", n) for n in runtime.notes]
+    lines += [("warning", w) for w in runtime.warnings]
     return lines
 
 

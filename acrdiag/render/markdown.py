@@ -8,6 +8,9 @@ from acrdiag.render.common import (
     attention,
     environment_lines,
     flatten,
+    host_hints,
+    host_lines,
+    runtime_lines,
     step_time,
     support_lines,
     verdict_text,
@@ -32,6 +35,15 @@ def render_markdown(report: Report) -> str:
         )
     for step in attention(report):
         out += ["", *_step_section(step)]
+    if report.runtime is not None:
+        out += ["", "## What the runtime sees", ""]
+        out += [f"- {name}: {_cell(value)}" for name, value in runtime_lines(report)]
+    if report.hosts:
+        out += ["", "Hosts, in the runtime's order:", ""]
+        out += [f"- {mark}: {_cell(line)}" for mark, line in host_lines(report)]
+        for host in report.hosts:
+            if host.status == "fail" and not host.decided:
+                out += [f"  - {_cell(host.url)}: {_cell(h)}" for h in host_hints(host)]
     out += ["", "## For support", "", "| | |", "|---|---|"]
     out += [f"| {k} | {_cell(v)} |" for k, v in support_lines(report)]
     out += [

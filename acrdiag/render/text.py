@@ -15,6 +15,9 @@ from acrdiag.render.common import (
     attention,
     environment_lines,
     flatten,
+    host_hints,
+    host_lines,
+    runtime_lines,
     step_time,
     support_lines,
     verdict_text,
@@ -54,6 +57,8 @@ def render_text(
     console.print(_steps_table(report))
     for step in attention(report):
         console.print(_step_panel(step))
+    if report.runtime is not None:
+        console.print(_runtime_panel(report))
     console.print(_support_panel(report))
     console.print(_verdict_line(report))
 
@@ -86,6 +91,19 @@ def _step_panel(step: StepResult) -> Panel:
     if step.cause:
         title += f" ({step.cause.value})"
     return Panel(Group(*parts), title=title, title_align="left", border_style=STYLES[step.status])
+
+
+def _runtime_panel(report: Report) -> Panel:
+    """The runtime's view, and every host it tries with how that host went."""
+    parts: list[RenderableType] = [_two_columns(runtime_lines(report))]
+    if report.hosts:
+        parts += [Text("\nhosts, in the runtime's order:", style="bold")]
+        parts.append(_two_columns(host_lines(report), indent=2))
+        for host in report.hosts:
+            if host.status == "fail" and not host.decided:
+                hints = [("•", f"{host.url}: {hint}") for hint in host_hints(host)]
+                parts.append(_two_columns(hints, indent=2))
+    return Panel(Group(*parts), title="what the runtime sees", title_align="left")
 
 
 def _two_columns(rows: list[tuple[str, str]], indent: int = 0) -> Table:

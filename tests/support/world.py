@@ -445,7 +445,12 @@ def test_env(stdin: str, out: io.StringIO, err: io.StringIO, etc: Path | None = 
     env = Env(stdin=io.StringIO(stdin), stdout=out, stderr=err, environ=dict(os.environ))
     if etc is not None:
         env.etc = etc
+    # No container runtime, whatever runs on the test machine: --runtime auto finds none.
+    env.proc = env.root = NO_MACHINE
     return env
+
+
+NO_MACHINE = Path("/nonexistent/acrdiag-test-machine")
 
 
 def _captured(call: Callable[[Env], int], stdin: str) -> RunResult:
