@@ -44,6 +44,8 @@ from tests.e2e.lab import Lab, LabError, missing_requirements  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "sample_reports"
 FIXED_CA_FILE = Path("/tmp/acrdiag-lab/ca.crt")
+# containerd's config.toml for the mirror sample, at a fixed path for the same reason.
+FIXED_CONTAINERD_CONFIG = Path("/tmp/acrdiag-lab/containerd/config.toml")
 WRONG_PASSWORD = "not-the-password-of-puller"
 STEP_IDS = tuple(step.id.value for step in PULL_STEPS)
 
@@ -242,6 +244,18 @@ SAMPLES: tuple[Sample, ...] = (
         suffix=".md",
         fmt=None,
     ),
+    # containerd pulls through a mirror (an ACR accelerator's name) that is down: the upstream
+    # pulls, the verdict warns and names the mirror. JSON on stdout, text in the file.
+    Sample(
+        "warn-mirror_failed",
+        lambda lab: lab.ref("ns/app:1.0"),
+        None,
+        None,
+        fault=lambda lab: lab.stop_server("mirror"),
+        extra=("--runtime", "containerd", "--runtime-config", str(FIXED_CONTAINERD_CONFIG)),
+        suffix=".txt",
+        fmt=None,
+    ),
 )
 
 
@@ -280,6 +294,24 @@ def fixed_ca(lab: Lab) -> Iterator[Path]:
         yield FIXED_CA_FILE
 
 
+def write_containerd_config(lab: Lab, ca_file: Path) -> None:
+    """containerd's config.toml and hosts.toml: the lab registry through the lab's mirror."""
+    root = FIXED_CONTAINERD_CONFIG.parent
+    hosts_dir = root / "certs.d" / lab.registry_host
+    hosts_dir.mkdir(parents=True, exist_ok=True)
+    (hosts_dir / "hosts.toml").write_text(
+        f'server = "https://{lab.registry_host}"\nca = "{ca_file}"\n\n'
+        f'[host."https://{lab.mirror_host}"]\n  capabilities = ["pull", "resolve"]\n'
+        f'  ca = "{ca_file}"\n'
+    )
+    FIXED_CONTAINERD_CONFIG.write_text(
+        'version = 3\n[plugins."io.containerd.cri.v1.images".registry]\n'
+        f'  config_path = "{root / "certs.d"}"\n'
+    )
+    for directory in (root, root / "certs.d", hosts_dir):
+        directory.chmod(0o755)
+
+
 def run_sample(lab: Lab, sample: Sample, ca_file: Path, out_dir: Path) -> Outcome:
     suffix, fmt = sample.suffix, sample.fmt
     work = Path(tempfile.mkdtemp(dir=lab.tmp))
@@ -291,6 +323,8 @@ def run_sample(lab: Lab, sample: Sample, ca_file: Path, out_dir: Path) -> Outcom
     if sample.trust_lab_ca:
         argv += ["--ca-file", str(ca_file)]
     argv += list(sample.extra)
+    if "--runtime" not in sample.extra:
+        argv += ["--runtime", "none"]  # this machine's runtime must not change the samples
     stdin = None
     if sample.user is not None:
         argv += ["--username", sample.user, "--password-stdin"]
@@ -321,6 +355,7 @@ def generate(lab: Lab, out_dir: Path) -> list[Outcome]:
     out_dir.mkdir(parents=True, exist_ok=True)
     outcomes: list[Outcome] = []
     with fixed_ca(lab) as ca_file:
+        write_containerd_config(lab, ca_file)
         for sample in SAMPLES:
             outcomes.append(run_sample(lab, sample, ca_file, out_dir))
     return outcomes

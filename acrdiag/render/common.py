@@ -56,7 +56,7 @@ def support_lines(report: Report) -> list[tuple[str, str]]:
         f"fail at step {verdict.failed_step_number} ({verdict.failed_step.value}): "
         f"{verdict.cause.value if verdict.cause else '?'}"
         if verdict.failed_step
-        else verdict.status
+        else verdict.status + (f": {verdict.cause.value}" if verdict.cause else "")
     )
     lines = [
         ("reference", report.target.normalized or report.target.reference),

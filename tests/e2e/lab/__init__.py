@@ -9,6 +9,10 @@ Everything runs inside a private network namespace `acrdiag-lab-<pid>` in which 
                      (a second instance; its blob redirects go to the -internal OSS name)
     127.0.10.3:443   registry.example.com, a custom domain whose reverse proxy forwards to
                      the registry but drops WWW-Authenticate (a misconfigured front)
+    127.0.10.5:443   docker-registry for  lab7x1.mirror.aliyuncs.com, a pull-through cache (the
+                     mirror a runtime is configured with, like ACR's accelerator): anonymous,
+                     own filesystem storage, fetching from shop-registry as "puller"; it sees
+                     the registry, token service and OSS names through its own /etc/hosts
     127.0.20.1:443   token service for    dockerauth.cn-hangzhou.aliyuncs.com
     127.0.30.1:443   oss-cn-hangzhou.aliyuncs.com           } nftables DNAT to moto's
     127.0.30.2:443   oss-cn-hangzhou-internal.aliyuncs.com  } private address below
@@ -21,16 +25,17 @@ registries' own storage traffic.
     with Lab.start() as lab:
         lab.acrdiag("run", lab.ref("ns/app:1.0"))
 
-Facts: registry_host, vpc_registry_host, front_host, realm_host, realm, service, issuer,
-storage_host, internal_storage_host, region, instance_id, bucket,
+Facts: registry_host, vpc_registry_host, front_host, mirror_host, realm_host, realm, service,
+issuer, storage_host, internal_storage_host, region, instance_id, bucket,
 addresses (name -> client-facing IP), dns_server, closed_port, dead_proxy,
 missing_registry_name, users (name -> password),
 images ("repo:tag" -> content.Image), ca_file, cert_dir, home, work_dir, logs_dir, startup_s.
 Running: exec(argv, env, input, timeout, cwd), acrdiag(*args, env, input, timeout),
 ref(image, vpc), blob_key(digest), blob_data(digest), token_requests(), issued_tokens(),
-storage_signatures(since, until), signatures_in_storage_log(), log(server).
+storage_signatures(since, until), signatures_in_storage_log(), log(server),
+spawn_daemon(name, env) (a context manager yielding the pid of a stand-in runtime daemon).
 Faults (context managers, restored on exit): token_fault(**faults), dns_without(*names),
-drop_traffic_to(name_or_ip, port=443), overwrite_blob(digest, data=None).
+drop_traffic_to(name_or_ip, port=443), overwrite_blob(digest, data=None), stop_server(name).
 """
 
 from __future__ import annotations
@@ -78,6 +83,8 @@ MISSING_REGISTRY_HOST = "gone-registry.cn-hangzhou.cr.aliyuncs.com"
 PRIVATE_REGISTRY_HOST = "registry.corp.example"
 PRIVATE_STORAGE_HOST = "s3.corp.example"
 FRONT_HOST = "registry.example.com"
+# A pull-through cache named like an ACR registry accelerator (<id>.mirror.aliyuncs.com).
+MIRROR_HOST = "lab7x1.mirror.aliyuncs.com"
 STORAGE_ACCESS_KEY = "LTAILABACCESSKEYID00"
 STORAGE_SECRET_KEY = "lab-secret-key-not-a-secret"
 PRESIGN_EXPIRES_S = 1200  # what docker-registry 2.8's s3 driver signs blob redirects for
@@ -93,6 +100,7 @@ ADDRESSES = {
     INTERNAL_STORAGE_HOST: "127.0.30.2",
     PRIVATE_REGISTRY_HOST: "127.0.10.4",
     PRIVATE_STORAGE_HOST: "127.0.30.3",
+    MIRROR_HOST: "127.0.10.5",
 }
 STORAGE_HOSTS = (STORAGE_HOST, INTERNAL_STORAGE_HOST, PRIVATE_STORAGE_HOST)
 REGISTRY_HOSTS = (REGISTRY_HOST, VPC_REGISTRY_HOST, PRIVATE_REGISTRY_HOST)
@@ -178,9 +186,10 @@ def _destroy_namespace(name: str) -> None:
     shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
 
 
-def _presign_signature(host: str, path: str, amz_date: str) -> str:
-    """SigV4 query signature of a GET of https://host/path signed at amz_date (aws-sdk-go v1
-    presign, as docker-registry's s3 driver does it with the lab's key and region)."""
+def _presign_signature(host: str, path: str, amz_date: str, method: str = "GET") -> str:
+    """SigV4 query signature of a GET (or HEAD) of https://host/path signed at amz_date
+    (aws-sdk-go v1 presign, as docker-registry's s3 driver does it with the lab's key and
+    region)."""
     import hashlib
     import hmac
     from urllib.parse import quote
@@ -200,7 +209,7 @@ def _presign_signature(host: str, path: str, amz_date: str) -> str:
         )
     )
     canonical = "\n".join(
-        ["GET", quote(path, safe="/-_.~"), query, f"host:{host}", "", "host", "UNSIGNED-PAYLOAD"]
+        [method, quote(path, safe="/-_.~"), query, f"host:{host}", "", "host", "UNSIGNED-PAYLOAD"]
     )
     to_sign = "\n".join(
         ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
@@ -235,6 +244,9 @@ class _Proc:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    argv: Sequence[str] = ()  # as given to _spawn: enough to start it again
+    env: Mapping[str, str] | None = None
+    listens: tuple[str, int, str] | None = None  # (addr, port, proto), once seen listening
 
 
 class Lab:
@@ -243,6 +255,7 @@ class Lab:
     registry_host = REGISTRY_HOST
     vpc_registry_host = VPC_REGISTRY_HOST
     front_host = FRONT_HOST
+    mirror_host = MIRROR_HOST
     realm_host = REALM_HOST
     realm = f"https://{REALM_HOST}/auth"
     service = SERVICE
@@ -370,8 +383,10 @@ class Lab:
         self._wait_listening(token, ADDRESSES[REALM_HOST], 443)
         for proc, host in zip(registries, REGISTRY_HOSTS, strict=True):
             self._wait_listening(proc, ADDRESSES[host], 443)
+        mirror = self._start_mirror()  # on start it asks the registry for its token realm
         self._wait_listening(front, ADDRESSES[FRONT_HOST], 443)
         self._seed()
+        self._wait_listening(mirror, ADDRESSES[MIRROR_HOST], 443)
         self.startup_s = time.monotonic() - t0
 
     # ------------------------------------------------------------------ set-up pieces
@@ -390,6 +405,7 @@ class Lab:
             ),
             "token": ca.issue("dockerauth", [REALM_HOST], [ADDRESSES[REALM_HOST]]),
             "front": ca.issue("front", [FRONT_HOST], [ADDRESSES[FRONT_HOST]]),
+            "mirror": ca.issue("mirror", [MIRROR_HOST], [ADDRESSES[MIRROR_HOST]]),
             "storage": ca.issue(
                 "oss",
                 [*STORAGE_HOSTS, *(f"*.{h}" for h in STORAGE_HOSTS)],
@@ -587,12 +603,58 @@ class Lab:
             },
             "health": {"storagedriver": {"enabled": False}},
         }
-        path = self._conf / f"{name}.json"
-        path.write_text(json.dumps(config, indent=2))
         hosts = self._conf / "registry-hosts"
         hosts.write_text(
             f"127.0.0.1\tlocalhost\n{STORAGE_PRIVATE_ADDR}\t{' '.join(STORAGE_HOSTS)}\n"
         )
+        return self._serve_registry(name, config, hosts)
+
+    def _start_mirror(self) -> _Proc:
+        """The pull-through cache: anonymous to clients, "puller" to the registry upstream.
+
+        Its /etc/hosts names the registry and the token service at their client-facing
+        addresses (lab DNS faults spare it; nftables faults on those addresses do not) and
+        the OSS names at moto's private address, where the registry's 307s send it.
+        """
+        pair = self._tls["mirror"]
+        storage = self.tmp / "mirror-storage"
+        storage.mkdir(exist_ok=True)
+        config = {
+            "version": "0.1",
+            "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
+            "storage": {
+                "filesystem": {"rootdirectory": str(storage)},
+                "redirect": {"disable": True},  # a mirror serves the blobs itself
+                "cache": {"blobdescriptor": "inmemory"},
+                "delete": {"enabled": True},  # the proxy's scheduler expires cached content
+                "maintenance": {"uploadpurging": {"enabled": False}},
+            },
+            "http": {
+                "addr": f"{ADDRESSES[MIRROR_HOST]}:443",
+                "secret": self._http_secret,
+                "tls": {"certificate": str(pair.cert), "key": str(pair.key)},
+                "headers": {"X-Content-Type-Options": ["nosniff"]},
+            },
+            "proxy": {
+                "remoteurl": f"https://{REGISTRY_HOST}",
+                "username": "puller",
+                "password": self.users["puller"],
+            },
+            "health": {"storagedriver": {"enabled": False}},
+        }
+        hosts = self._conf / "mirror-hosts"
+        hosts.write_text(
+            "127.0.0.1\tlocalhost\n"
+            f"{ADDRESSES[REGISTRY_HOST]}\t{REGISTRY_HOST}\n"
+            f"{ADDRESSES[REALM_HOST]}\t{REALM_HOST}\n"
+            f"{STORAGE_PRIVATE_ADDR}\t{' '.join(STORAGE_HOSTS)}\n"
+        )
+        return self._serve_registry("mirror", config, hosts)
+
+    def _serve_registry(self, name: str, config: Mapping[str, Any], hosts: Path) -> _Proc:
+        """Run docker-registry with this config, seeing `hosts` as its /etc/hosts."""
+        path = self._conf / f"{name}.json"
+        path.write_text(json.dumps(config, indent=2))
         # A private mount namespace: the registry sees the OSS names at moto's private
         # address through its own /etc/hosts, whatever the lab DNS or nftables do to clients.
         script = 'mount --bind "$1" /etc/hosts && exec "$2" serve "$3"'
@@ -678,9 +740,21 @@ class Lab:
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
-        proc = _Proc(name, popen, log)
+        proc = _Proc(name, popen, log, tuple(argv), dict(env) if env else None)
         self._procs[name] = proc
         return proc
+
+    @staticmethod
+    def _terminate(proc: _Proc, timeout: float = 5) -> None:
+        """SIGTERM a server's process group; SIGKILL it if it is still there after `timeout`."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.popen.pid, signal.SIGTERM)
+        try:
+            proc.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.popen.pid, signal.SIGKILL)
+            proc.popen.wait()
 
     def _in_namespace(self, pid: int) -> bool:
         try:
@@ -709,6 +783,7 @@ class Lab:
                 for line in table.splitlines()[1:]:
                     fields = line.split()
                     if fields[1] == want and fields[3] == state:
+                        proc.listens = (addr, port, proto)
                         return
             time.sleep(0.02)
         raise LabError(
@@ -807,6 +882,37 @@ class Lab:
             [sys.executable, "-m", "acrdiag", *args], env=env, input=input, timeout=timeout
         )
 
+    @contextlib.contextmanager
+    def spawn_daemon(self, name: str, env: Mapping[str, str]) -> Iterator[int]:
+        """Run a harmless long-lived process whose /proc/PID/comm is `name`, with exactly the
+        environment `env`, and yield its pid; it is killed on exit.
+
+        It stands in for a container runtime daemon (containerd, dockerd) whose environment
+        a test reads: a copy of sleep named `name`, outside the lab namespace.
+        """
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,15}", name) or name in (".", ".."):
+            raise ValueError(f"daemon name {name!r}: 1-15 characters, no slash (TASK_COMM_LEN)")
+        bin_dir = self.tmp / "bin"
+        bin_dir.mkdir(mode=0o755, exist_ok=True)
+        exe = bin_dir / name
+        if not exe.exists():  # a copy already running cannot be overwritten (ETXTBSY)
+            shutil.copy(_which("sleep"), exe)
+        popen = subprocess.Popen(
+            [str(exe), "3600"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=dict(env),
+            cwd="/",
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        try:
+            yield popen.pid
+        finally:
+            popen.kill()
+            popen.wait()
+
     # ------------------------------------------------------------------ facts for tests
 
     def ref(self, image: str, vpc: bool = False) -> str:
@@ -862,7 +968,10 @@ class Lab:
             for host in STORAGE_HOSTS:
                 for digest in digests:
                     path = f"/{BUCKET}/{self.blob_key(digest)}"
-                    out[_presign_signature(host, path, stamp)] = f"{host}{path}@{stamp}"
+                    # HEAD: the mirror (a pull-through cache) checks blobs upstream first.
+                    for method in ("GET", "HEAD"):
+                        signature = _presign_signature(host, path, stamp, method)
+                        out[signature] = f"{method} {host}{path}@{stamp}"
         return out
 
     def signatures_in_storage_log(self) -> set[str]:
@@ -870,7 +979,8 @@ class Lab:
         return set(re.findall(r"X-Amz-Signature=([0-9a-f]{64})", self.log("moto")))
 
     def log(self, name: str) -> str:
-        """A server's log: dnsmasq, moto, token-service, registry, registry-vpc, front."""
+        """A server's log: dnsmasq, moto, token-service, registry, registry-vpc,
+        registry-private, front, mirror."""
         return (self.logs_dir / f"{name}.log").read_text(errors="replace")
 
     # ------------------------------------------------------------------ faults
@@ -899,14 +1009,7 @@ class Lab:
             self._write_faults()
 
     def _restart_dns(self) -> None:
-        proc = self._procs["dnsmasq"]
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.popen.pid, signal.SIGTERM)
-        try:
-            proc.popen.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.popen.pid, signal.SIGKILL)
-            proc.popen.wait()
+        self._terminate(self._procs["dnsmasq"])
         self._start_dns()
 
     @contextlib.contextmanager
@@ -923,6 +1026,27 @@ class Lab:
         finally:
             self._dns_hidden = before
             self._restart_dns()
+
+    @contextlib.contextmanager
+    def stop_server(self, name: str) -> Iterator[None]:
+        """Stop one lab server for the block (clients get connection refused), e.g. "mirror",
+        "registry", "token-service", "front"; see log() for the names.
+
+        On exit it is started again with the same command, config and log, and the block
+        returns once it listens again. moto cannot be stopped: its objects live in memory.
+        The mirror asks the registry for its token realm when it starts, so it cannot be
+        started again while the registry is stopped.
+        """
+        proc = self._procs.get(name)
+        if proc is None or proc.listens is None or name == "moto":
+            known = sorted(n for n, p in self._procs.items() if p.listens and n != "moto")
+            raise ValueError(f"cannot stop {name!r}; servers: {known}")
+        self._terminate(proc)
+        try:
+            yield
+        finally:
+            if not self._stopped and self._procs.get(name) is proc:  # not restarted meanwhile
+                self._wait_listening(self._spawn(name, proc.argv, proc.env), *proc.listens)
 
     @contextlib.contextmanager
     def refuse_connections_to(self, name_or_ip: str, port: int = 443) -> Iterator[None]:
