@@ -65,9 +65,7 @@ def test_a_healthy_mirror_is_the_host_the_pull_uses(lab: Lab, out_dir: Path) -> 
 def test_a_broken_mirror_shows_its_failing_step_and_the_upstream_that_worked(
     lab: Lab, out_dir: Path, fault: str
 ) -> None:
-    breaking = (
-        lab.stop_server("mirror") if fault == "stopped" else lab.dns_without(lab.mirror_host)
-    )
+    breaking = lab.stop_server("mirror") if fault == "stopped" else lab.dns_without(lab.mirror_host)
     with breaking:
         run = diagnose(lab, out_dir, lab.ref("ns/app:1.0"), extra=_containerd(lab, out_dir))
     assert run.returncode == 0, run
