@@ -15,6 +15,7 @@ import typer
 
 from acrdiag import __version__
 from acrdiag.env import Env
+from acrdiag.errors import InputError
 from acrdiag.stopping import Terminated
 
 app = typer.Typer(
@@ -41,10 +42,6 @@ class Runtime(StrEnum):
     CRIO = "crio"
     PODMAN = "podman"
     NONE = "none"
-
-
-class InputError(Exception):
-    """Bad input found before any network traffic: exit 2 with this one line."""
 
 
 def _show_version(value: bool) -> None:

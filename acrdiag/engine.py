@@ -32,16 +32,13 @@ from acrdiag.model import (
     ToolInfo,
     Verdict,
 )
-from acrdiag.net.dns import HostResolver
 from acrdiag.net.errors import NetFailure
-from acrdiag.net.proxy import ProxyConfig
-from acrdiag.net.session import HttpSession
-from acrdiag.net.tls import build_trust
 from acrdiag.probes.base import Probe, StepFailed, net_failed
 from acrdiag.redact import REDACTED, redact_known, redact_patterns, secret_forms
 from acrdiag.steps import PULL_STEPS, Step
 from acrdiag.stopping import Terminated
 from acrdiag.support import support_block
+from acrdiag.wiring import wire
 
 
 class Interrupted(Exception):
@@ -52,24 +49,20 @@ class Interrupted(Exception):
         self.report = report
 
 
-def diagnose(options: RunOptions, steps: Sequence[Step] = PULL_STEPS) -> Report:
-    """Run the steps in order against ``options.reference``; never raises except Interrupted."""
+def diagnose(
+    options: RunOptions, steps: Sequence[Step] = PULL_STEPS, deadline: Deadline | None = None
+) -> Report:
+    """Run the steps in order against ``options.reference``; never raises except Interrupted.
+    ``deadline``: the caller's, to end the run from outside (cancel()); else --deadline."""
     started_at = options.now()
     started = time.monotonic()
-    deadline = Deadline(options.deadline)
-    trust = build_trust(options.tls_files, options.insecure)
-    if options.proxy is None:
-        proxies = ProxyConfig.from_environ(options.environ)
-    else:
-        proxies = ProxyConfig.given(options.proxy or None)
-    resolver = HostResolver(options.nameservers, options.timeout, deadline)
-    session = HttpSession(
-        trust=trust,
-        resolver=resolver,
-        proxies=proxies,
-        timeout=options.timeout,
-        deadline=deadline,
-        now=options.now,
+    deadline = deadline or Deadline(options.deadline)
+    wiring = wire(options, deadline)
+    session, resolver, trust, proxies = (
+        wiring.session,
+        wiring.resolver,
+        wiring.trust,
+        wiring.proxies,
     )
     with ExitStack() as resources:
         resources.callback(session.close)

@@ -43,12 +43,12 @@ def test_a_crashing_probe_is_an_internal_error_row_exit_1(world: World, tmp_path
 def test_a_crash_outside_the_probes_still_writes_a_report(
     world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from acrdiag import run_command
+    from acrdiag import runner
 
-    def broken(options: object) -> object:
+    def broken(*args: object) -> object:
         raise OSError("no file descriptors left")
 
-    monkeypatch.setattr(run_command, "diagnose", broken)
+    monkeypatch.setattr(runner, "diagnose", broken)
     out = tmp_path / "r.json"
     result = world.run(world.ref("ns/app:1.0"), "--output", str(out))
     assert result.code == 1

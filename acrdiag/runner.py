@@ -1,0 +1,33 @@
+"""One prepared run to its report, whatever happens: the user's own view or the runtime's
+hosts, Ctrl-C carried out as a partial report, a crash as an internal_error report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from acrdiag.engine import Interrupted, crash_report, diagnose
+from acrdiag.fallback import diagnose_plan
+from acrdiag.host_options import pull_plan
+from acrdiag.model import Report
+from acrdiag.options import PreparedRun
+from acrdiag.steps import PULL_STEPS, Step
+
+
+def run_prepared(prepared: PreparedRun, steps: Sequence[Step] = PULL_STEPS) -> Report:
+    """The report; raises only Interrupted (carrying the partial report)."""
+    try:
+        return _diagnose(prepared, steps)
+    except Interrupted:
+        raise
+    except Exception as exc:  # the engine never raises; if it does, still a report
+        return crash_report(prepared.options, exc, steps)
+
+
+def _diagnose(prepared: PreparedRun, steps: Sequence[Step]) -> Report:
+    """The user's own view (--runtime none, or no runtime found), else the runtime's hosts
+    in its order (README "What the runtime sees")."""
+    view = prepared.view
+    if view is None or view.plan is None:
+        report = diagnose(prepared.options, steps)
+        return report if view is None else report.model_copy(update={"runtime": view.info})
+    return diagnose_plan(pull_plan(prepared.options, view, prepared.tls_for), steps)
