@@ -89,6 +89,8 @@ class Cause(StrEnum):
     # The runtime's view (README "What the runtime sees").
     MIRROR_FAILED = "mirror_failed"
     REGISTRY_BLOCKED = "registry_blocked"
+    # Health checks (acrdiag check, serve).
+    SLOW_STEP = "slow_step"
     # Any step.
     DEADLINE_EXCEEDED = "deadline_exceeded"
     INTERRUPTED = "interrupted"
@@ -98,6 +100,7 @@ class Cause(StrEnum):
 
 DESCRIPTIONS: dict[Cause, str] = {
     Cause.MIRROR_FAILED: "a mirror the runtime tries first failed; a later host served the pull",
+    Cause.SLOW_STEP: "a step passed but took longer than its health-check threshold",
     Cause.REGISTRY_BLOCKED: "the runtime's configuration refuses this pull (blocked, or unusable)",
     Cause.DNS_NXDOMAIN: "the host name does not exist in DNS",
     Cause.DNS_NO_ANSWER: "the name exists but has no A or AAAA record",

@@ -59,6 +59,7 @@ class RunOptions:
     # Plain http after a TLS failure: None is docker's default (localhost, 127.0.0.0/8),
     # True an insecure registry of the runtime's, False a runtime that never falls back.
     http_fallback: bool | None = None
+    insecure_why: str = "--insecure"  # what turned verification off, for the report
 
 
 @dataclass(frozen=True)

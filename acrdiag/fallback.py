@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from acrdiag.causes import Cause
 from acrdiag.context import RunOptions
+from acrdiag.deadline import Deadline
 from acrdiag.engine import Interrupted, diagnose, refused_report
 from acrdiag.exit_codes import ExitCode
 from acrdiag.model import HostAttempt, Report, RuntimeInfo, Verdict
@@ -28,6 +29,7 @@ class Attempt:
     host: PullHost
     options: RunOptions
     settings: tuple[str, ...] = ()  # what the runtime's configuration changes for this host
+    problem: str | None = None  # why the runtime cannot use this host at all (a bad URL)
 
 
 @dataclass
@@ -38,27 +40,36 @@ class PullPlan:
     base: RunOptions | None = field(default=None, repr=False)  # the user's own options
 
 
-def diagnose_plan(plan: PullPlan, steps: Sequence[Step] = PULL_STEPS) -> Report:
-    """The report of the whole plan; raises only Interrupted, carrying the partial report."""
+def diagnose_plan(
+    plan: PullPlan, steps: Sequence[Step] = PULL_STEPS, deadline: Deadline | None = None
+) -> Report:
+    """The report of the whole plan; raises only Interrupted, carrying the partial report.
+    One deadline covers every host: the user's --deadline is for the run."""
     base = plan.base or plan.attempts[0].options
     if plan.blocked is not None or not plan.attempts:
         why = plan.blocked or "the runtime's configuration leaves no host to pull from"
         report = refused_report(base, Cause.REGISTRY_BLOCKED, why, steps)
         return report.model_copy(update={"runtime": plan.runtime})
+    deadline = deadline or Deadline(base.deadline)
     started = time.monotonic()
     reports: list[Report] = []
     for attempt in plan.attempts:
-        remaining = base.deadline - (time.monotonic() - started)
-        if remaining <= 0.05:
+        if reports and deadline.remaining() <= 0.05:
             break  # the run's deadline is spent: later hosts are "not tried"
         try:
-            reports.append(diagnose(replace(attempt.options, deadline=remaining), steps))
+            reports.append(_attempt(attempt, steps, deadline))
         except Interrupted as stop:
             reports.append(stop.report)
             raise Interrupted(_combined(plan, reports, started)) from None
         if reports[-1].verdict.status != "fail":
             break
     return _combined(plan, reports, started)
+
+
+def _attempt(attempt: Attempt, steps: Sequence[Step], deadline: Deadline) -> Report:
+    if attempt.problem is not None:  # the runtime cannot use this host: it moves on
+        return refused_report(attempt.options, Cause.REGISTRY_BLOCKED, attempt.problem, steps)
+    return diagnose(attempt.options, steps, deadline)
 
 
 def _combined(plan: PullPlan, reports: list[Report], started: float) -> Report:
@@ -117,21 +128,36 @@ def _attempt_row(attempt: Attempt, report: Report | None, decided: bool) -> Host
 def _verdict(top: Report, hosts: list[HostAttempt], decided: int) -> Verdict:
     failed_before = [h for h in hosts[:decided] if h.status == "fail"]
     if top.verdict.status == "fail":
-        if len([h for h in hosts if h.status == "fail"]) < 2:
-            return top.verdict
         tried = [h for h in hosts if h.status == "fail"]
-        listing = "; ".join(_failure(h) for h in tried)
-        summary = f"all {len(tried)} hosts failed: {listing}"
+        untried = len(hosts) - len(tried)
+        if len(tried) < 2 and not untried:
+            return top.verdict
+        counted = (
+            f"all {len(tried)} hosts" if not untried else f"{len(tried)} of {len(hosts)} hosts"
+        )
+        summary = f"{counted} failed: {_listing(tried)}"
+        if untried:
+            summary += f"; {untried} not tried (the run's deadline ran out)"
         return top.verdict.model_copy(update={"summary": summary})
     if not failed_before:
         return top.verdict
-    broken = "; ".join(_failure(h) for h in failed_before)
+    broken = _listing(failed_before)
     return Verdict(
         status="warn",
         cause=Cause.MIRROR_FAILED,
         summary=f"the pull works through {hosts[decided].url}, after {broken}",
         exit_code=int(ExitCode.OK),
     )
+
+
+MAX_LISTED = 5
+
+
+def _listing(hosts: list[HostAttempt]) -> str:
+    """Each failure, the first few: ``hosts`` in the report has them all."""
+    shown = "; ".join(_failure(h) for h in hosts[:MAX_LISTED])
+    more = len(hosts) - MAX_LISTED
+    return shown + (f"; and {more} more (see hosts)" if more > 0 else "")
 
 
 def _failure(host: HostAttempt) -> str:

@@ -10,7 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from acrdiag.auth import CredentialSource, FlagCredentials, file_sources, resolve_credential
+from acrdiag.auth import (
+    ANONYMOUS,
+    Credential,
+    CredentialSource,
+    FlagCredentials,
+    file_sources,
+    resolve_credential,
+)
 from acrdiag.auth.pull_secrets import PullSecret
 from acrdiag.context import RunOptions
 from acrdiag.env import Env
@@ -24,6 +31,10 @@ from acrdiag.runtime.view import RuntimeView, runtime_view
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
 
 PasswordReader = Callable[[], str]
+
+
+def _anonymous(registry: str, repository: str) -> Credential:
+    return ANONYMOUS
 
 
 def _no_password() -> str:
@@ -68,6 +79,8 @@ class PreparedRun:
     options: RunOptions
     view: RuntimeView | None
     tls_for: Callable[[str], TlsFiles] = field(repr=False)
+    # The credential the same sources give another host (registry, repository): a mirror's.
+    credential_for: Callable[[str, str], Credential] = field(repr=False, default=_anonymous)
 
 
 def build_options(
@@ -91,8 +104,9 @@ def build_options(
         raise InputError(f"--nameserver: {exc}") from exc
     sources = _credential_sources(args, env, read_password)
     view = _runtime_view(args, reference, env)
-    if view is not None and not args.no_creds:
-        sources += view.credential_sources
+    if not args.no_creds:
+        sources += _provider_flags(args, env)  # with any runtime, or none
+        sources += view.credential_sources if view is not None else []
     options = RunOptions(
         reference=reference,
         platform=platform,
@@ -109,7 +123,12 @@ def build_options(
         now=env.now,
         proxy=_proxy_choice(args),
     )
-    return PreparedRun(options, view, lambda registry: tls_files_for(args, registry, env))
+    return PreparedRun(
+        options,
+        view,
+        lambda registry: tls_files_for(args, registry, env),
+        lambda registry, repository: resolve_credential(sources, registry, repository),
+    )
 
 
 RUNTIMES = ("auto", "docker", "containerd", "crio", "podman", "none")
@@ -118,16 +137,20 @@ RUNTIMES = ("auto", "docker", "containerd", "crio", "podman", "none")
 def _runtime_view(args: RunArgs, reference: ImageReference, env: Env) -> RuntimeView | None:
     if args.runtime not in RUNTIMES:
         raise InputError(f"--runtime must be one of {', '.join(RUNTIMES)}, not {args.runtime!r}")
-    providers = _provider_flags(args, env)
     if args.runtime == "none":
         if args.runtime_config is not None:
             raise InputError("--runtime-config needs a runtime: --runtime none reads none")
         return None
     config = args.runtime_config
     if config is not None and not config.is_file():
-        raise InputError(f"--runtime-config {config}: no such file")
+        what = "is a directory, not a file" if config.is_dir() else "no such file"
+        raise InputError(f"--runtime-config {config}: {what}")
     view = runtime_view(args.runtime, reference, env, min(10.0, args.deadline), config)
-    view.credential_sources[:0] = providers
+    if config is not None and view.plan is None:
+        raise InputError(
+            f"--runtime-config {config}: no container runtime was found here to read it; "
+            "name the runtime with --runtime"
+        )
     return view
 
 

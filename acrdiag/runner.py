@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from acrdiag.deadline import Deadline
 from acrdiag.engine import Interrupted, crash_report, diagnose
 from acrdiag.fallback import diagnose_plan
 from acrdiag.host_options import pull_plan
@@ -13,21 +14,28 @@ from acrdiag.options import PreparedRun
 from acrdiag.steps import PULL_STEPS, Step
 
 
-def run_prepared(prepared: PreparedRun, steps: Sequence[Step] = PULL_STEPS) -> Report:
-    """The report; raises only Interrupted (carrying the partial report)."""
+def run_prepared(
+    prepared: PreparedRun, steps: Sequence[Step] = PULL_STEPS, deadline: Deadline | None = None
+) -> Report:
+    """The report; raises only Interrupted (carrying the partial report). ``deadline``: the
+    caller's, to end the run from outside; else the options' --deadline."""
     try:
-        return _diagnose(prepared, steps)
+        return _diagnose(prepared, steps, deadline)
     except Interrupted:
         raise
     except Exception as exc:  # the engine never raises; if it does, still a report
         return crash_report(prepared.options, exc, steps)
 
 
-def _diagnose(prepared: PreparedRun, steps: Sequence[Step]) -> Report:
+def _diagnose(prepared: PreparedRun, steps: Sequence[Step], deadline: Deadline | None) -> Report:
     """The user's own view (--runtime none, or no runtime found), else the runtime's hosts
     in its order (README "What the runtime sees")."""
     view = prepared.view
     if view is None or view.plan is None:
-        report = diagnose(prepared.options, steps)
+        report = diagnose(prepared.options, steps, deadline)
         return report if view is None else report.model_copy(update={"runtime": view.info})
-    return diagnose_plan(pull_plan(prepared.options, view, prepared.tls_for), steps)
+    return diagnose_plan(
+        pull_plan(prepared.options, view, prepared.tls_for, prepared.credential_for),
+        steps,
+        deadline,
+    )

@@ -25,7 +25,7 @@ class Wiring:
 
 
 def wire(options: RunOptions, deadline: Deadline) -> Wiring:
-    trust = build_trust(options.tls_files, options.insecure)
+    trust = build_trust(options.tls_files, options.insecure, options.insecure_why)
     if options.proxy is None:
         proxies = ProxyConfig.from_environ(options.environ)
     else:

@@ -171,7 +171,7 @@ def test_env_from_config_overrides_kubelets_and_is_never_shown(
     assert env["AWS_SECRET_ACCESS_KEY"] == ENV_SECRET
     assert env["KUBELET_ONLY"] == KUBELET_SECRET
     assert isinstance(found, Skipped)
-    assert "exited 1" in found.note and "denied for key [REDACTED]" in found.note
+    assert "exited 1" in found.note and "denied for key" not in found.note
     assert "kubelet pulls without its credentials" in found.note
     _no_secret_anywhere(found, ENV_SECRET)
     assert ENV_SECRET not in repr(source) and KUBELET_SECRET not in repr(source)
@@ -306,7 +306,7 @@ def test_token_attributes_providers_are_not_run(tmp_path: Path, bin_dir: Path) -
         (
             f"print('{SECRET}')\n"
             "sys.stderr.write('auth failed: Bearer AbCdEf1234567890\\n')\nsys.exit(3)\n",
-            "exited 3 (stderr: auth failed: Bearer [REDACTED])",
+            "exited 3 (its output is not shown: it may hold the credential)",
         ),
         ("import signal\nos.kill(os.getpid(), signal.SIGKILL)\n", "was killed by signal 9"),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,144 @@ def test_password_of_a_runtime_proxy_never_reaches_the_report(tmp_path: Path) ->
     view = runtime_view("auto", parse_reference("nginx"), env)
     assert secret not in view.info.model_dump_json()
     assert PASSWORD not in view.info.model_dump_json()
+
+
+# -- what the review of --runtime found ------------------------------------------------------
+
+
+def test_a_host_url_the_runtime_cannot_use_fails_that_host_and_the_next_is_tried(
+    world: World, tmp_path: Path
+) -> None:
+    world.healthy()
+    hosts = f'server = "https://{_registry(world)}"\n[host."https://127.0.0.1:"]\n'
+    code, report = _run(world, _containerd(tmp_path, _registry(world), hosts))
+    assert code == 0
+    assert report["verdict"]["cause"] == "mirror_failed"
+    broken = report["hosts"][0]
+    assert broken["cause"] == "registry_blocked" and "empty port" in broken["summary"]
+
+
+def test_a_deadline_too_short_for_any_host_is_a_report_not_a_crash(
+    world: World, tmp_path: Path
+) -> None:
+    hosts = f'server = "https://{_registry(world)}"\n[host."{DEAD_MIRROR}"]\n'
+    config = _containerd(tmp_path, _registry(world), hosts)
+    result = world.run(
+        world.ref("ns/app:1.0"),
+        "--runtime",
+        "containerd",
+        "--runtime-config",
+        str(config),
+        deadline=0.05,
+    )
+    code, report = result.code, result.report
+    assert code == 11
+    assert report["verdict"]["cause"] in ("dns_nxdomain", "deadline_exceeded")
+    assert [h["status"] for h in report["hosts"]] == ["fail", "not_tried"]
+    assert "1 not tried" in report["verdict"]["summary"]
+
+
+def _registries_conf(tmp_path: Path, text: str) -> Path:
+    conf = tmp_path / "registries.conf"
+    conf.write_text(text)
+    return conf
+
+
+def test_a_short_name_is_pulled_from_podman_s_search_registry(world: World, tmp_path: Path) -> None:
+    world.healthy()
+    conf = _registries_conf(tmp_path, f'unqualified-search-registries = ["{_registry(world)}"]\n')
+    result = world.run("ns/app:1.0", "--runtime", "podman", "--runtime-config", str(conf))
+    assert result.code == 0, result.report["verdict"]
+    assert result.report["target"]["normalized"] == f"{_registry(world)}/ns/app:1.0"
+    assert any("/v2/ns/app/manifests/1.0" in r.path for r in world.requests["registry"])
+
+
+def _authfile(tmp_path: Path, entries: dict[str, tuple[str, str]]) -> Path:
+    import base64
+
+    auths = {
+        host: {"auth": base64.b64encode(f"{user}:{pw}".encode()).decode()}
+        for host, (user, pw) in entries.items()
+    }
+    path = tmp_path / "auth.json"
+    path.write_text(json.dumps({"auths": auths}))
+    return path
+
+
+def test_podman_gives_a_mirror_its_own_credential_not_the_upstream_s(
+    world: World, tmp_path: Path
+) -> None:
+    """containers/image: "we must not blindly send the credentials intended for the primary
+    endpoint to mirrors"; the mirror's own entry is used there."""
+    world.healthy()
+    mirror = f"127.0.0.1:{world.registry.port}"
+    conf = _registries_conf(
+        tmp_path,
+        f'[[registry]]\nlocation = "{_registry(world)}"\n'
+        f'[[registry.mirror]]\nlocation = "{mirror}"\n',
+    )
+    authfile = _authfile(
+        tmp_path, {mirror: ("puller", PASSWORD), _registry(world): ("puller", "wrong-password")}
+    )
+    result = world.run(
+        world.ref("ns/app:1.0"),
+        "--runtime",
+        "podman",
+        "--runtime-config",
+        str(conf),
+        "--authfile",
+        str(authfile),
+        user=None,
+    )
+    assert result.code == 0, result.report["verdict"]
+    assert result.report["hosts"][0]["decided"]
+    assert "wrong-password" not in result.stdout
+
+
+def test_containerd_s_own_registry_credentials_are_used(world: World, tmp_path: Path) -> None:
+    world.healthy()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry.configs'
+        f'."{_registry(world)}".auth]\n  username = "puller"\n  password = "{PASSWORD}"\n'
+    )
+    result = world.run(
+        world.ref("ns/app:1.0"),
+        "--runtime",
+        "containerd",
+        "--runtime-config",
+        str(config),
+        user=None,
+    )
+    assert result.code == 0, result.report["verdict"]
+    assert str(config) in (result.report["environment"]["credentials"] or "")
+    assert PASSWORD not in result.stdout
+
+
+def test_daemon_json_proxies_from_runtime_config_are_used(world: World, tmp_path: Path) -> None:
+    daemon = tmp_path / "daemon.json"
+    daemon.write_text(json.dumps({"proxies": {"https-proxy": "http://127.0.0.1:9"}}))
+    result = world.run(
+        world.ref("ns/app:1.0"), "--runtime", "docker", "--runtime-config", str(daemon)
+    )
+    assert result.code == 11
+    assert result.report["verdict"]["cause"] == "proxy_unreachable"
+    assert result.report["runtime"]["proxy_source"] == f"{daemon} proxies"
+
+
+def test_the_systemd_unit_gives_the_proxy_when_the_daemon_s_environment_is_unreadable(
+    tmp_path: Path,
+) -> None:
+    env = _machine(tmp_path, {})
+    unit = env.root / "lib" / "systemd" / "system" / "containerd.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Service]\nEnvironment=HTTPS_PROXY=http://unit-proxy:3128\n")
+    view = runtime_view("containerd", parse_reference("nginx"), env)
+    assert view.proxy_environ == {"HTTPS_PROXY": "http://unit-proxy:3128"}
+    assert "containerd.service" in (view.info.proxy_source or "")
+
+
+def test_runtime_config_without_a_runtime_to_read_it_is_an_error(world: World) -> None:
+    result = world.run(world.ref("ns/app:1.0"), "--runtime-config", __file__)
+    assert result.code == 2
+    assert "name the runtime with --runtime" in result.stderr

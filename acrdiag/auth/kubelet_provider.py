@@ -28,7 +28,6 @@ from acrdiag.auth.credential import Credential, CredentialKind, Skipped, failed
 from acrdiag.auth.files import DOCKER_HUB_NAMES, MAX_FILE, Found
 from acrdiag.auth.helpers import _kill_group
 from acrdiag.causes import Cause
-from acrdiag.redact import redact_text
 
 PLUGIN_API_VERSIONS = frozenset(
     f"credentialprovider.kubelet.k8s.io/{v}" for v in ("v1", "v1beta1", "v1alpha1")
@@ -363,10 +362,9 @@ def _shown(value: object) -> str:
 
 
 def _first_line(err: bytes, secrets: list[str]) -> str:
-    """The first line of stderr, redacted and short: stdout is never shown."""
-    line = next((s for s in err.decode("utf-8", "replace").splitlines() if s.strip()), "")
-    line = "".join(c if c.isprintable() else "?" for c in redact_text(line, secrets)).strip()
-    return f" (stderr: {line[:200]})" if line else ""
+    """Nothing of the plugin's output, stderr included: like a docker credential helper's,
+    it may hold the secret in a form no redaction knows (README "Credentials")."""
+    return " (its output is not shown: it may hold the credential)" if err.strip() else ""
 
 
 def duration_seconds(text: str) -> float | None:

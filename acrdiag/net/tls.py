@@ -21,7 +21,7 @@ class Trust:
     verify: bool
 
 
-def build_trust(files: TlsFiles, insecure: bool) -> Trust:
+def build_trust(files: TlsFiles, insecure: bool, insecure_why: str = "--insecure") -> Trust:
     """System store (as docker uses), plus certs.d, --cert-dir and --ca-file, and the client
     certificate they hold; --insecure turns verification off."""
     context = ssl.create_default_context()
@@ -33,7 +33,7 @@ def build_trust(files: TlsFiles, insecure: bool) -> Trust:
     if insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        parts = ["verification disabled (--insecure)"]
+        parts = [f"verification disabled ({insecure_why})"]
     return Trust(context, " + ".join(parts), verify=not insecure)
 
 

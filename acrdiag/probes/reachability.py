@@ -93,8 +93,10 @@ def _ping(ctx: RunContext, host: str, port: int) -> Exchange:
     if not ctx.trust.verify and not ctx.plain_http:
         ctx.step.warn(
             Cause.TLS_VERIFY_DISABLED,
-            "TLS verification is off (--insecure)",
-            "docker verifies certificates unless the registry is in insecure-registries",
+            f"TLS verification is off ({ctx.options.insecure_why})",
+            "docker verifies certificates unless the registry is in insecure-registries"
+            if ctx.options.insecure_why == "--insecure"
+            else "the runtime's configuration turns verification off for this host",
         )
     return ping
 

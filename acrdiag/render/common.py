@@ -95,7 +95,7 @@ def _runtime_support(report: Report) -> list[tuple[str, str]]:
     return lines
 
 
-HOST_MARKS = {"ok": "✓", "warn": "!", "fail": "✗", "not_tried": "-"}
+HOST_MARKS = {"ok": "✓", "warn": "!", "fail": "✗", "not_tried": "·"}
 
 
 def host_lines(report: Report) -> list[tuple[str, str]]:
@@ -110,8 +110,8 @@ def _host_line(host: HostAttempt) -> str:
     if host.status == "not_tried":
         return f"{where}: not tried"
     outcome = host.summary if host.status == "fail" else host.status
-    if host.decided:
-        outcome += ", the steps above"
+    if host.decided and len(host.steps) > 0:
+        outcome += " (its steps are the ones shown above)"
     return f"{where}: {outcome}"
 
 
@@ -125,7 +125,7 @@ def runtime_lines(report: Report) -> list[tuple[str, str]]:
     runtime = report.runtime
     if runtime is None:
         return []
-    lines = [("runtime", f"{runtime.name}: {runtime.chosen_because}")]
+    lines = [("runtime", f"{runtime.name} ({runtime.chosen_because})")]
     lines += [("read", f) for f in runtime.config_files]
     if runtime.proxy_source:
         shown = ", ".join(f"{k}={v}" for k, v in runtime.proxies.items()) or "none set"
@@ -171,10 +171,11 @@ def environment_lines(report: Report) -> list[tuple[str, str]]:
 def verdict_text(report: Report) -> str:
     """The verdict in a few words: a failing step's own summary is shown with that step."""
     verdict = report.verdict
-    if verdict.failed_step is not None:
+    several = sum(h.status != "not_tried" for h in report.hosts) > 1
+    if verdict.failed_step is not None and not several:
         cause = verdict.cause.value if verdict.cause else "?"
         return f"step {verdict.failed_step_number} ({verdict.failed_step.value}), {cause}"
-    return verdict.summary
+    return verdict.summary  # several hosts: the summary lists each one's failure
 
 
 def step_time(step: StepResult) -> str:

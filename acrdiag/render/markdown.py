@@ -40,10 +40,15 @@ def render_markdown(report: Report) -> str:
         out += [f"- {name}: {_cell(value)}" for name, value in runtime_lines(report)]
     if report.hosts:
         out += ["", "Hosts, in the runtime's order:", ""]
-        out += [f"- {mark}: {_cell(line)}" for mark, line in host_lines(report)]
-        for host in report.hosts:
-            if host.status == "fail" and not host.decided:
-                out += [f"  - {_cell(host.url)}: {_cell(h)}" for h in host_hints(host)]
+        out += [f"1. {mark}: {_cell(line)}" for mark, line in host_lines(report)]
+        hints = [
+            f"- {_cell(host.url)}: {_cell(hint)}"
+            for host in report.hosts
+            if host.status == "fail" and not host.decided
+            for hint in host_hints(host)
+        ]
+        if hints:
+            out += ["", "What to do about the hosts that failed:", "", *hints]
     out += ["", "## For support", "", "| | |", "|---|---|"]
     out += [f"| {k} | {_cell(v)} |" for k, v in support_lines(report)]
     out += [

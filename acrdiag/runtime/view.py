@@ -26,7 +26,7 @@ from acrdiag.runtime.detect import (
 from acrdiag.runtime.hosts import HostPlan
 from acrdiag.runtime.proxies import describe_differences, proxy_values
 
-UNITS = {"docker": "docker", "containerd": "containerd", "crio": "crio"}
+UNITS = {"docker": "docker.service", "containerd": "containerd.service", "crio": "crio.service"}
 
 
 @dataclass
@@ -35,6 +35,9 @@ class RuntimeView:
     plan: HostPlan | None  # None: the runtime is "none", acrdiag's own single host
     proxy_environ: dict[str, str] | None = None  # the runtime's proxy variables, if it has its own
     credential_sources: list[CredentialSource] = field(default_factory=list)
+    # containers/image and containerd look credentials up per host (a mirror's own);
+    # docker sends the image registry's to its mirrors.
+    per_host_credentials: bool = False
 
 
 def runtime_view(
@@ -52,7 +55,7 @@ def runtime_view(
         return RuntimeView(info, None)
     config = config or _config_flag(detection, env)
     plan = READERS[detection.name](reference, env, config)
-    proxies, proxy_source, proxy_notes = _proxy_environ(detection, env, plan)
+    proxies, proxy_source, proxy_notes = _proxy_environ(detection, env, config)
     sources = _kubelet_sources(detection.kubelet, env, helper_timeout)
     info = RuntimeInfo(
         name=detection.name,  # type: ignore[arg-type]
@@ -67,7 +70,19 @@ def runtime_view(
         info.proxies = proxy_values(proxies)
         info.shell_proxies = proxy_values(env.environ)
         info.proxy_differences = describe_differences(env.environ, proxies, detection.name)
-    return RuntimeView(info, plan, proxies, sources)
+    sources += _containerd_auth(detection.name, env, config)
+    per_host = detection.name != "docker"
+    return RuntimeView(info, plan, proxies, sources, per_host)
+
+
+def _containerd_auth(name: str, env: Env, config: Path | None) -> list[CredentialSource]:
+    """containerd's own registry.configs."host".auth: after kubelet's, looked up by the
+    host containerd contacts."""
+    if name != "containerd":
+        return []
+    from acrdiag.auth.containerd_config import ContainerdConfigAuth
+
+    return [ContainerdConfigAuth(env.etc, config)]
 
 
 def _detection(choice: str, env: Env) -> Detection:
@@ -146,7 +161,7 @@ READERS: dict[str, Callable[[ImageReference, Env, Path | None], HostPlan]] = {
 
 
 def _proxy_environ(
-    detection: Detection, env: Env, plan: HostPlan
+    detection: Detection, env: Env, config: Path | None
 ) -> tuple[dict[str, str] | None, str | None, list[str]]:
     """The daemon's proxy variables and where they came from; None for podman, which runs
     in the user's own shell."""
@@ -155,13 +170,21 @@ def _proxy_environ(
     if detection.name == "docker":
         from acrdiag.runtime.docker_daemon import read_daemon_config
 
-        configured = read_daemon_config(env.etc).proxies
-        if configured:  # dockerd: daemon.json "proxies" win over its environment
-            return dict(configured), "daemon.json proxies", []
+        daemon = read_daemon_config(env.etc, path=config)
+        if daemon.proxies:  # dockerd: daemon.json "proxies" win over its environment
+            return dict(daemon.proxies), f"{daemon.file} proxies", []
     from acrdiag.runtime.process_env import runtime_environment
 
     process = PROCESSES[detection.name]
-    found = runtime_environment([process], UNITS[detection.name], proc=env.proc, etc=env.etc)
+    root = env.root
+    found = runtime_environment(
+        [process],
+        UNITS[detection.name],
+        proc=env.proc,
+        etc=env.etc,
+        lib_dirs=[root / d for d in ("lib/systemd/system", "usr/lib/systemd/system")],
+        run=root / "run",
+    )
     if found.pid is None and found.source == "none found":
         note = f"{detection.name}'s environment was not found: probing with the shell's proxies"
         return None, None, [note, *found.warnings]
