@@ -294,6 +294,89 @@ def run(
     raise typer.Exit(execute(args, env=env))
 
 
+@app.command()
+def check(
+    context: typer.Context,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="PATH...", help="Check definitions: TOML files, or directories of *.toml."
+        ),
+    ],
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", metavar="N", help="Targets run at once (1-64).")
+    ] = 4,
+    output_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            metavar="table|json",
+            help="stdout: a table, or JSON Lines, one report per target "
+            "[default: table on a terminal, else json].",
+        ),
+    ] = None,
+    prometheus: Annotated[
+        Path | None,
+        typer.Option(
+            "--prometheus",
+            metavar="FILE.prom",
+            help="Write node_exporter's textfile collector file (atomically).",
+        ),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir",
+            metavar="DIR",
+            help="Write one JSON report per target, DIR/<name>.json (atomically).",
+        ),
+    ] = None,
+) -> None:
+    """Run the health checks of PATH... concurrently; exit as the first failing target."""
+    from acrdiag.health.check_command import CheckArgs, execute_check
+
+    args = CheckArgs(paths, concurrency, output_format, prometheus, output_dir)
+    env = context.obj if isinstance(context.obj, Env) else Env.from_process()
+    raise typer.Exit(execute_check(args, env))
+
+
+@app.command()
+def serve(
+    context: typer.Context,
+    listen: Annotated[
+        str,
+        typer.Option(
+            "--listen", metavar="HOST:PORT", help="Where to answer (loopback unless told)."
+        ),
+    ] = "127.0.0.1:9436",
+    definitions: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--definitions",
+            metavar="PATH",
+            help="Check definitions whose [module.NAME] tables /probe?module=NAME uses "
+            "(repeatable).",
+        ),
+    ] = None,
+    min_interval: Annotated[
+        float,
+        typer.Option(
+            "--min-interval",
+            metavar="SECONDS",
+            help="Serve a result this recent again instead of diagnosing anew.",
+        ),
+    ] = 60.0,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", metavar="N", help="Diagnoses run at once (1-64).")
+    ] = 4,
+) -> None:
+    """A probe endpoint for Prometheus: /probe?target=REF&module=NAME, and /metrics."""
+    from acrdiag.health.serve import serve_main
+
+    env = context.obj if isinstance(context.obj, Env) else Env.from_process()
+    raise typer.Exit(serve_main(listen, definitions or [], env, min_interval, concurrency))
+
+
 def main(argv: list[str] | None = None, env: Env | None = None) -> NoReturn:
     """The command line; ``env`` replaces the process's streams, environment and clock
     (tests pass their own)."""

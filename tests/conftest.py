@@ -60,7 +60,8 @@ def fake_dns() -> Iterator[FakeDns]:
 
 
 def _server(issued: Issued) -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=_tls(issued))
+    # Threaded: concurrent runs (acrdiag check) must not queue behind one slow answer.
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=_tls(issued), threaded=True)
     server.start()
     yield server
     server.clear()
