@@ -153,6 +153,15 @@ def run(
             "config.toml (k3s, rke2), docker's daemon.json, registries.conf.",
         ),
     ] = None,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            metavar="en|zh",
+            help="Language of the explanations and of text and Markdown reports "
+            "[default: from LC_ALL, LC_MESSAGES or LANG].",
+        ),
+    ] = None,
     provider_config: Annotated[
         Path | None,
         typer.Option(
@@ -289,6 +298,7 @@ def run(
         runtime_config,
         provider_config,
         provider_bin_dir,
+        lang,
     )
     env = context.obj if isinstance(context.obj, Env) else None
     raise typer.Exit(execute(args, env=env))
@@ -331,11 +341,15 @@ def check(
             help="Write one JSON report per target, DIR/<name>.json (atomically).",
         ),
     ] = None,
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", metavar="en|zh", help="Language of the reports' explanations."),
+    ] = None,
 ) -> None:
     """Run the health checks of PATH... concurrently; exit as the first failing target."""
     from acrdiag.health.check_command import CheckArgs, execute_check
 
-    args = CheckArgs(paths, concurrency, output_format, prometheus, output_dir)
+    args = CheckArgs(paths, concurrency, output_format, prometheus, output_dir, lang)
     env = context.obj if isinstance(context.obj, Env) else Env.from_process()
     raise typer.Exit(execute_check(args, env))
 
@@ -375,6 +389,36 @@ def serve(
 
     env = context.obj if isinstance(context.obj, Env) else Env.from_process()
     raise typer.Exit(serve_main(listen, definitions or [], env, min_interval, concurrency))
+
+
+@app.command()
+def explain(
+    context: typer.Context,
+    cause: Annotated[
+        str | None, typer.Argument(metavar="CAUSE", help="A cause code, e.g. dns_nxdomain.")
+    ] = None,
+    list_all: Annotated[
+        bool, typer.Option("--list", help="List every cause code with its meaning.")
+    ] = False,
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", metavar="en|zh", help="[default: from the locale]"),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--registry",
+            metavar="KIND",
+            help="Add what a registry adds: acr, dockerhub, ecr, ghcr, gcr, azure, harbor, "
+            "quay, gitlab.",
+        ),
+    ] = None,
+) -> None:
+    """What a cause code means and what to do about it (like rustc --explain)."""
+    from acrdiag.explain_command import explain_main
+
+    env = context.obj if isinstance(context.obj, Env) else Env.from_process()
+    raise typer.Exit(explain_main(cause, list_all, lang, profile, env))
 
 
 def main(argv: list[str] | None = None, env: Env | None = None) -> NoReturn:

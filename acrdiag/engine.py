@@ -27,6 +27,7 @@ from acrdiag.model import (
     RequestId,
     Status,
     StepResult,
+    StepWarning,
     Support,
     Target,
     ToolInfo,
@@ -290,6 +291,10 @@ def _result(
         hints=[shorten(clean(hint), MAX_SUMMARY) for hint in record.hints[:MAX_ITEMS]],
         duration_s=round(elapsed, 4),
         phases_s={k: round(v, 4) for k, v in record.phases.items()},
+        warnings=[
+            StepWarning(cause=c, message=shorten(clean(m), MAX_SUMMARY))
+            for c, m in record.warnings[:MAX_ITEMS]
+        ],
     )
 
 

@@ -47,6 +47,9 @@ class RegistryKind(StrEnum):
     GCR = "gcr"
     HARBOR = "harbor"
     QUAY = "quay"
+    AZURE = "azure"
+    GITLAB = "gitlab"
+    ACR_MIRROR = "acr-mirror"  # Alibaba Cloud's registry accelerator, <id>.mirror.aliyuncs.com
     OTHER = "other"
 
 
@@ -54,16 +57,35 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=False)
 
 
+class Explanation(_Model):
+    """A cause's catalogue entry in the report's language (README "Cause codes"), with what
+    the registry's vendor adds first."""
+
+    cause: Cause
+    severity: Literal["failure", "warning"]
+    meaning: str
+    reasons: list[str] = Field(default_factory=list)
+    next_steps: list[str] = Field(default_factory=list)
+    link: str | None = None
+
+
+class StepWarning(_Model):
+    cause: Cause
+    message: str
+
+
 class StepResult(_Model):
     id: StepId
     number: int
     status: Status
-    cause: Cause | None = None
+    cause: Cause | None = None  # the failure's, or the first warning's
     summary: str
     evidence: dict[str, Any] = Field(default_factory=dict)
     hints: list[str] = Field(default_factory=list)
     duration_s: float = 0.0
     phases_s: dict[str, float] = Field(default_factory=dict)
+    warnings: list[StepWarning] = Field(default_factory=list)  # every warning, own cause each
+    explanation: Explanation | None = None
 
 
 class Target(_Model):
@@ -83,6 +105,7 @@ class Verdict(_Model):
     cause: Cause | None = None
     summary: str
     exit_code: int
+    explanation: Explanation | None = None
 
 
 class RequestId(_Model):
@@ -155,6 +178,7 @@ class ToolInfo(_Model):
 class Report(_Model):
     schema_version: int = SCHEMA_VERSION
     tool: ToolInfo
+    lang: Literal["en", "zh"] = "en"  # of the explanations and the text and Markdown labels
     target: Target
     started_at: datetime
     duration_s: float

@@ -69,6 +69,7 @@ class RunArgs:
     runtime_config: Path | None = None
     provider_config: Path | None = None  # kubelet's --image-credential-provider-config
     provider_bin_dir: Path | None = None  # kubelet's --image-credential-provider-bin-dir
+    lang: str | None = None  # --lang: en or zh; None: the locale's
 
 
 @dataclass

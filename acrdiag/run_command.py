@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from acrdiag.catalogue import LANGUAGES, Lang, language
 from acrdiag.engine import Interrupted, bad_input_report
 from acrdiag.env import Env
 from acrdiag.errors import InputError
+from acrdiag.explain import explain_report
 from acrdiag.options import RunArgs, build_options
 from acrdiag.outputs import emit, replace_output
 from acrdiag.runner import run_prepared
@@ -22,22 +24,34 @@ def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS, env: Env | None =
         args.output = None  # --output - is standard output, as for docker and curl
     with sigterm_interrupts():  # credential helpers run while options are built
         try:
+            lang = chosen_language(args.lang, env)
             prepared = build_options(args, env, lambda: _password_from_stdin(env))
         except InputError as exc:
-            replace_output(args.output, bad_input_report(args.reference, str(exc), steps))
+            report = bad_input_report(args.reference, str(exc), steps)
+            replace_output(args.output, explain_report(report, language(env.environ)))
             raise
         except KeyboardInterrupt as stop:
             report = bad_input_report(
                 args.reference, "stopped while reading credentials", steps, stop
             )
-            replace_output(args.output, report)
+            replace_output(args.output, explain_report(report, lang))
             raise
         try:
             report = run_prepared(prepared, steps)
         except Interrupted as stop:
             report = stop.report
+    report = explain_report(report, lang)
     emit(report, args.output, args.output_format, env)
     return report.verdict.exit_code
+
+
+def chosen_language(flag: str | None, env: Env) -> Lang:
+    """--lang, else the locale's (LC_ALL, LC_MESSAGES, LANG)."""
+    if flag is None:
+        return language(env.environ)
+    if flag not in LANGUAGES:
+        raise InputError(f"--lang must be en or zh, not {flag!r}")
+    return "zh" if flag == "zh" else "en"
 
 
 def _password_from_stdin(env: Env) -> str:

@@ -244,6 +244,27 @@ SAMPLES: tuple[Sample, ...] = (
         suffix=".md",
         fmt=None,
     ),
+    # In Chinese (--lang zh): a text report and a Markdown report of lab failures.
+    Sample(
+        "zh-" + _fail(3, "bad_credentials"),
+        lambda lab: lab.ref("ns/app:1.0"),
+        3,
+        "bad_credentials",
+        password=WRONG_PASSWORD,
+        extra=("--lang", "zh"),
+        suffix=".txt",
+        fmt=None,
+    ),
+    Sample(
+        "zh-" + _fail(6, "dns_nxdomain"),
+        lambda lab: lab.ref("ns/app:1.0", vpc=True),
+        6,
+        "dns_nxdomain",
+        fault=lambda lab: lab.dns_without(lab.internal_storage_host),
+        extra=("--lang", "zh"),
+        suffix=".md",
+        fmt=None,
+    ),
     # containerd pulls through a mirror (an ACR accelerator's name) that is down: the upstream
     # pulls, the verdict warns and names the mirror. JSON on stdout, text in the file.
     Sample(

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from acrdiag.model import RegistryKind
 from acrdiag.registry.profiles import (
     RegistryProfile,
     bucket_hint,
@@ -11,7 +12,20 @@ from acrdiag.registry.profiles import (
     refine_with_service,
 )
 
-KINDS = {"acr-ee", "acr-personal", "dockerhub", "ghcr", "ecr", "gcr", "harbor", "quay", "other"}
+KINDS = {
+    "acr-ee",
+    "acr-personal",
+    "acr-mirror",
+    "dockerhub",
+    "ghcr",
+    "ecr",
+    "gcr",
+    "azure",
+    "gitlab",
+    "harbor",
+    "quay",
+    "other",
+}
 
 
 @pytest.mark.parametrize(
@@ -205,3 +219,15 @@ def test_profiles_total(host: str, service: str | None) -> None:
     assert instance_id is None or instance_id.startswith("cri-")
     hint = bucket_hint(refined, instance_id)
     assert hint is None or hint.startswith(("cri-", "aliregistry"))
+
+
+@pytest.mark.parametrize(
+    ("host", "kind"),
+    [
+        ("myregistry.azurecr.io", RegistryKind.AZURE),
+        ("registry.gitlab.com", RegistryKind.GITLAB),
+        ("abcd1234.mirror.aliyuncs.com", RegistryKind.ACR_MIRROR),
+    ],
+)
+def test_more_registries_are_known_by_their_host(host: str, kind: RegistryKind) -> None:
+    assert profile_from_host(host).kind is kind

@@ -35,6 +35,7 @@ def test_healthy_pull_passes_all_seven_steps(world: World) -> None:
         "cause": None,
         "summary": "the pull works",
         "exit_code": 0,
+        "explanation": None,  # nothing to explain
     }
     tls = result.step("reachability")["evidence"]["connection"]["tls"]
     assert tls["certificate"]["issuer"] == "CN=acrdiag unit-test CA"

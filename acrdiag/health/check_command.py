@@ -8,18 +8,20 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from acrdiag.env import Env
 from acrdiag.errors import InputError
 from acrdiag.exit_codes import ExitCode
+from acrdiag.explain import explain_report
 from acrdiag.health.definitions import load
 from acrdiag.health.metrics import textfile
 from acrdiag.health.runner import Outcome, run_targets
 from acrdiag.outputs import say
 from acrdiag.render.formats import render
 from acrdiag.report_io import write_atomic
+from acrdiag.run_command import chosen_language
 from acrdiag.steps import PULL_STEPS, Step
 from acrdiag.stopping import Terminated, sigterm_interrupts
 
@@ -33,17 +35,27 @@ class CheckArgs:
     output_format: str | None = None  # table | json; None: table on a terminal, else json
     prometheus: Path | None = None
     output_dir: Path | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    lang: str | None = None  # of the reports' explanations; None: the locale's
 
 
 def execute_check(args: CheckArgs, env: Env, steps: Sequence[Step] = PULL_STEPS) -> int:
     _check_args(args)
+    lang = chosen_language(args.lang, env)
     definitions = load(args.paths)  # DefinitionError: exit 2, nothing run
     started = time.time()
+
+    def explained(outcome: Outcome) -> Outcome:
+        return Outcome(outcome.target, explain_report(outcome.report, lang))
+
     with sigterm_interrupts():
         outcomes, stop = run_targets(
-            definitions.targets, env, args.concurrency, steps, lambda o: _save(args, o, env)
+            definitions.targets,
+            env,
+            args.concurrency,
+            steps,
+            lambda o: _save(args, explained(o), env),
         )
+    outcomes = [explained(o) for o in outcomes]
     for outcome in outcomes:  # the stopped ones too: a reader never sees yesterday's
         _save(args, outcome, env)
     if args.prometheus is not None:

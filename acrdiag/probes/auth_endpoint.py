@@ -6,6 +6,7 @@ import base64
 from urllib.parse import urlencode, urlsplit
 
 from acrdiag.auth import CredentialKind
+from acrdiag.catalogue import hint
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
 from acrdiag.model import RegistryKind
@@ -70,7 +71,7 @@ def _basic(ctx: RunContext) -> str:
             Cause.BAD_CREDENTIALS,
             f"{ctx.options.credential.source} holds an identity token, and this registry "
             "takes only Basic credentials",
-            ["log in to this registry again with a user name and password (docker login)"],
+            [hint("log_in_again")],
         )
     if header is None:
         raise StepFailed(
@@ -241,7 +242,7 @@ def _check_status(ctx: RunContext, answer: Exchange) -> None:
         raise StepFailed(
             Cause.SERVER_ERROR,
             f"the token service {host} failed with {status}{detail}",
-            ["retry later; if it persists, open a ticket with the request IDs below"],
+            [hint("retry_then_ticket")],
         )
     raise StepFailed(
         Cause.BAD_RESPONSE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from acrdiag.catalogue import hint
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
 from acrdiag.hints import HOP_NAMES, network_hints
@@ -12,7 +13,7 @@ from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange
 from acrdiag.redact import redact_text, redact_url
 
-CLOCK_HINT = "sync the local clock (chrony or ntp; `timedatectl` shows whether it is synced)"
+CLOCK_HINT = hint("clock_sync")  # the catalogue's words, shared by several steps
 
 # A probe gathers evidence into ctx.step and returns its one-line summary, or
 # raises StepFailed. Anything else it raises becomes an internal_error row.

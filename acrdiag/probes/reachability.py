@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from acrdiag.catalogue import hint
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
 from acrdiag.hints import lookup_hints
@@ -225,7 +226,7 @@ def _check_ping(ctx: RunContext, ping: Exchange) -> None:
         raise StepFailed(
             Cause.SERVER_ERROR,
             f"/v2/ answered {status}: the registry is failing",
-            ["retry later; if it persists, open a ticket with the request IDs below"],
+            [hint("retry_then_ticket")],
         )
     detail = f"/v2/ answered {status}"
     if 300 <= status < 400:

@@ -47,7 +47,10 @@ _SAAS = {
     "ghcr.io": RegistryKind.GHCR,
     "quay.io": RegistryKind.QUAY,
     "public.ecr.aws": RegistryKind.ECR,
+    "registry.gitlab.com": RegistryKind.GITLAB,
 }
+_AZURE = re.compile(r"[a-z0-9]{5,50}\.azurecr\.(?:io|cn|us)")
+_ACR_MIRROR = re.compile(r"(?P<name>[a-z0-9]+)\.mirror\.aliyuncs\.com")
 _EE_SERVICE = re.compile(
     r"registry\.aliyuncs\.com:(?P<region>[a-z0-9-]+):[a-z0-9_-]+:(?P<id>cri-[a-z0-9]+)"
 )
@@ -101,6 +104,10 @@ def _saas(host: str) -> RegistryProfile | None:
         return RegistryProfile(RegistryKind.GCR, None, match["multi"], "public")
     if match := _ARTIFACT_REGISTRY.fullmatch(host):
         return RegistryProfile(RegistryKind.GCR, None, match["region"], "public")
+    if _AZURE.fullmatch(host):
+        return RegistryProfile(RegistryKind.AZURE, None, None, "public")
+    if match := _ACR_MIRROR.fullmatch(host):
+        return RegistryProfile(RegistryKind.ACR_MIRROR, match["name"], None, "public")
     return None
 
 

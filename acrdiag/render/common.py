@@ -178,6 +178,15 @@ def verdict_text(report: Report) -> str:
     return verdict.summary  # several hosts: the summary lists each one's failure
 
 
+def next_steps(step: StepResult, limit: int = 8) -> list[str]:
+    """What to do: the step's own hints (they name this run's hosts and values), then the
+    catalogue's next steps for its cause, in the report's language."""
+    found = list(step.hints)
+    if step.explanation is not None:
+        found += [s for s in step.explanation.next_steps if s not in found]
+    return found[:limit]
+
+
 def step_time(step: StepResult) -> str:
     return "" if step.status is Status.SKIPPED else f"{step.duration_s:.2f} s"
 
