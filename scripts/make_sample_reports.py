@@ -246,7 +246,7 @@ SAMPLES: tuple[Sample, ...] = (
     ),
     # In Chinese (--lang zh): a text report and a Markdown report of lab failures.
     Sample(
-        "zh-" + _fail(3, "bad_credentials"),
+        _fail(3, "bad_credentials") + "-zh",
         lambda lab: lab.ref("ns/app:1.0"),
         3,
         "bad_credentials",
@@ -256,7 +256,7 @@ SAMPLES: tuple[Sample, ...] = (
         fmt=None,
     ),
     Sample(
-        "zh-" + _fail(6, "dns_nxdomain"),
+        _fail(6, "dns_nxdomain") + "-zh",
         lambda lab: lab.ref("ns/app:1.0", vpc=True),
         6,
         "dns_nxdomain",
