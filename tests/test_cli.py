@@ -292,3 +292,15 @@ def test_sigterm_keeps_the_partial_report_and_exits_143(world: World, tmp_path: 
     assert report.verdict.exit_code == 143 and report.verdict.cause == "interrupted"
     assert "stopped (SIGTERM)" in report.steps[0].summary
     assert json.loads(stdout)["verdict"]["exit_code"] == 143
+
+
+def test_version_answers_without_importing_the_commands() -> None:
+    """`acrdiag --version` is a liveness probe: it must not pay for typer, httpx or pydantic."""
+    code = (
+        "import sys; from acrdiag.cli import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit as e:\n"
+        "    heavy = [m for m in ('typer', 'httpx', 'pydantic', 'rich') if m in sys.modules]\n"
+        "    print(e.code, heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.stdout.splitlines() == [f"acrdiag {__version__}", "0 []"]
