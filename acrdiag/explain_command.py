@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from acrdiag.catalogue import PROFILES, catalogue, entry
+from acrdiag.catalogue import PROFILES, catalogue, choose_language, entry
 from acrdiag.causes import Cause
 from acrdiag.env import Env
 from acrdiag.errors import InputError
-from acrdiag.run_command import chosen_language
 
 HEADINGS = {
     "en": ("severity", "reported at", "reasons, most common first", "what to do", "more"),
@@ -18,7 +17,7 @@ SEVERITY_ZH = {"failure": "失败", "warning": "警告"}
 def explain_main(
     cause: str | None, list_all: bool, lang_flag: str | None, profile: str | None, env: Env
 ) -> int:
-    lang = chosen_language(lang_flag, env)
+    lang = choose_language(lang_flag, env.environ)
     if profile is not None and profile not in PROFILES:
         raise InputError(f"--registry must be one of {', '.join(PROFILES)}, not {profile!r}")
     if list_all == (cause is not None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from acrdiag.catalogue import LANGUAGES, Lang, language
+from acrdiag.catalogue import choose_language, language
 from acrdiag.engine import Interrupted, bad_input_report
 from acrdiag.env import Env
 from acrdiag.errors import InputError
@@ -24,7 +24,7 @@ def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS, env: Env | None =
         args.output = None  # --output - is standard output, as for docker and curl
     with sigterm_interrupts():  # credential helpers run while options are built
         try:
-            lang = chosen_language(args.lang, env)
+            lang = choose_language(args.lang, env.environ)
             prepared = build_options(args, env, lambda: _password_from_stdin(env))
         except InputError as exc:
             report = bad_input_report(args.reference, str(exc), steps)
@@ -43,15 +43,6 @@ def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS, env: Env | None =
     report = explain_report(report, lang)
     emit(report, args.output, args.output_format, env)
     return report.verdict.exit_code
-
-
-def chosen_language(flag: str | None, env: Env) -> Lang:
-    """--lang, else the locale's (LC_ALL, LC_MESSAGES, LANG)."""
-    if flag is None:
-        return language(env.environ)
-    if flag not in LANGUAGES:
-        raise InputError(f"--lang must be en or zh, not {flag!r}")
-    return "zh" if flag == "zh" else "en"
 
 
 def _password_from_stdin(env: Env) -> str:

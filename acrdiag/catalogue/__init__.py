@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from acrdiag.causes import Cause
+from acrdiag.errors import InputError
 from acrdiag.model import RegistryKind
 
 Lang = Literal["en", "zh"]
@@ -114,6 +115,15 @@ def language(environ: Mapping[str, str] | None = None) -> Lang:
         if value:
             return "zh" if value.lower().startswith("zh") else "en"
     return "en"
+
+
+def choose_language(flag: str | None, environ: Mapping[str, str]) -> Lang:
+    """--lang, else the locale's (LC_ALL, LC_MESSAGES, LANG)."""
+    if flag is None:
+        return language(environ)
+    if flag not in LANGUAGES:
+        raise InputError(f"--lang must be en or zh, not {flag!r}")
+    return "zh" if flag == "zh" else "en"
 
 
 def _load(name: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from acrdiag.catalogue import choose_language
 from acrdiag.env import Env
 from acrdiag.errors import InputError
 from acrdiag.exit_codes import ExitCode
@@ -21,7 +22,6 @@ from acrdiag.health.runner import Outcome, run_targets
 from acrdiag.outputs import say
 from acrdiag.render.formats import render
 from acrdiag.report_io import write_atomic
-from acrdiag.run_command import chosen_language
 from acrdiag.steps import PULL_STEPS, Step
 from acrdiag.stopping import Terminated, sigterm_interrupts
 
@@ -40,7 +40,7 @@ class CheckArgs:
 
 def execute_check(args: CheckArgs, env: Env, steps: Sequence[Step] = PULL_STEPS) -> int:
     _check_args(args)
-    lang = chosen_language(args.lang, env)
+    lang = choose_language(args.lang, env.environ)
     definitions = load(args.paths)  # DefinitionError: exit 2, nothing run
     started = time.time()
 

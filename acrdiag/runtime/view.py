@@ -80,7 +80,7 @@ def _containerd_auth(name: str, env: Env, config: Path | None) -> list[Credentia
     host containerd contacts."""
     if name != "containerd":
         return []
-    from acrdiag.auth.containerd_config import ContainerdConfigAuth
+    from acrdiag.runtime.containerd_auth import ContainerdConfigAuth
 
     return [ContainerdConfigAuth(env.etc, config)]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from acrdiag.auth.credential import Credential, CredentialKind, Skipped
 from acrdiag.auth.files import Found
 from acrdiag.reference import DEFAULT_REGISTRY, DOCKER_HUB_API_HOST
+from acrdiag.runtime.containerd import containerd_registry_auth
 
 
 @dataclass(frozen=True)
@@ -18,8 +19,6 @@ class ContainerdConfigAuth:
     config_file: Path | None = None
 
     def find(self, registry: str, repository: str) -> Found:
-        from acrdiag.runtime.containerd import containerd_registry_auth
-
         host = DOCKER_HUB_API_HOST if registry == DEFAULT_REGISTRY else registry
         found = containerd_registry_auth(host, etc=self.etc, config_file=self.config_file)
         if found is None:
