@@ -9,7 +9,6 @@ step in the language of --lang (README "Cause codes").
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -127,6 +126,8 @@ def choose_language(flag: str | None, environ: Mapping[str, str]) -> Lang:
 
 
 def _load(name: str) -> dict[str, Any]:
+    import tomllib  # only when an explanation is asked for: not at start-up
+
     text = resources.files("acrdiag.catalogue").joinpath(name).read_text(encoding="utf-8")
     return tomllib.loads(text)
 

@@ -13,7 +13,12 @@ from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange
 from acrdiag.redact import redact_text, redact_url
 
-CLOCK_HINT = hint("clock_sync")  # the catalogue's words, shared by several steps
+
+def clock_hint() -> str:
+    """The catalogue's words, shared by several steps; read when a step needs them, not at
+    import (start-up stays free of the catalogue)."""
+    return hint("clock_sync")
+
 
 # A probe gathers evidence into ctx.step and returns its one-line summary, or
 # raises StepFailed. Anything else it raises becomes an internal_error row.

@@ -19,7 +19,7 @@ from acrdiag.net.dns import Lookup
 from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import DEFAULT_MAX_BODY, REDIRECT_STATUSES, host_of
 from acrdiag.net.urls import resolve_redirect
-from acrdiag.probes.base import CLOCK_HINT, StepFailed, net_failed, short_digest
+from acrdiag.probes.base import StepFailed, clock_hint, net_failed, short_digest
 from acrdiag.probes.registry_status import raise_for_status
 from acrdiag.redact import redact_url, url_secrets
 from acrdiag.registry.manifests import Descriptor
@@ -228,7 +228,7 @@ def _check_expiry(ctx: RunContext, location: StorageLocation, clock: JudgingCloc
 def _expired_hint(ctx: RunContext, clock: JudgingClock) -> str:
     if clock.name == LOCAL:
         return "the local clock is ahead of the registry's by more than the URL's lifetime: " + (
-            CLOCK_HINT
+            clock_hint()
         )
     if any(cause is Cause.STALE_REDIRECT for cause, _ in ctx.step.warnings):
         return "the replayed redirect carries a URL signed long ago: bypass or fix the cache"

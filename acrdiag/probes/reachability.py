@@ -15,7 +15,7 @@ from acrdiag.net.connections import ConnectionInfo
 from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange, host_of
 from acrdiag.net.tls import EXPIRY_WARNING_DAYS, fetch_chain, parse_certificate
-from acrdiag.probes.base import CLOCK_HINT, StepFailed, net_failed
+from acrdiag.probes.base import StepFailed, clock_hint, net_failed
 from acrdiag.redact import redact_url
 
 API_VERSION_HEADER = "Docker-Distribution-API-Version"
@@ -67,7 +67,7 @@ def _compare_clocks(ctx: RunContext, ping: Exchange) -> None:
             f"{skew}: tokens and signed URLs are judged by the servers' clocks, so pulls still "
             "work; TLS certificates are judged by the local clock, so their validity here "
             "may be misjudged",
-            CLOCK_HINT,
+            clock_hint(),
         )
 
 

@@ -20,7 +20,7 @@ from acrdiag.net.clocks import (
     describe_offset,
 )
 from acrdiag.net.session import host_of
-from acrdiag.probes.base import CLOCK_HINT, StepFailed
+from acrdiag.probes.base import StepFailed, clock_hint
 from acrdiag.registry.token import (
     TokenError,
     audience_matches,
@@ -112,7 +112,7 @@ def _skew_text(skew: float, by: str) -> str:
 
 def _skew_hint(by: str) -> str:
     if by == LOCAL:
-        return CLOCK_HINT + ": tokens and signed storage URLs are checked by the servers' clocks"
+        return clock_hint() + ": tokens and signed storage URLs are checked by the servers' clocks"
     return (
         "the token service and the registry must agree on the time: sync the token service's "
         "clock (for a hosted registry, give support the times above)"
