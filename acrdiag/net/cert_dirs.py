@@ -89,7 +89,8 @@ def resolve_tls_files(
 def _loads(path: Path, key: Path | None, strict: bool) -> bool:
     """Whether ``path`` loads as a CA (no key) or, with its key, as a client certificate."""
     try:
-        context = ssl.create_default_context()
+        # A bare context: the system store is not needed to check that a file loads.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if key is None:
             context.load_verify_locations(cafile=str(path))
         else:

@@ -56,6 +56,7 @@ class ConnectionInfo:
     tls_version: str | None = None
     tls_server_name: str | None = None
     cert_der: bytes | None = None
+    peer_cert: dict[str, typing.Any] | None = None  # ssl's reading; empty unless verified
     requests: int = 0
 
 
@@ -154,6 +155,7 @@ class TracingStream(httpcore.NetworkStream):
         if hasattr(ssl_object, "version") and hasattr(ssl_object, "getpeercert"):
             self.info.tls_version = ssl_object.version()
             self.info.cert_der = ssl_object.getpeercert(True)
+            self.info.peer_cert = ssl_object.getpeercert()
         return TracingStream(inner, self.info, self._backend)
 
     def get_extra_info(self, info: str) -> typing.Any:

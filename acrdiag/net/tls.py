@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from acrdiag.net.cert_dirs import TlsFiles
@@ -24,8 +27,39 @@ class Trust:
 def build_trust(files: TlsFiles, insecure: bool, insecure_why: str = "--insecure") -> Trust:
     """System store (as docker uses), plus certs.d, --cert-dir and --ca-file, and the client
     certificate they hold; --insecure turns verification off."""
-    context = ssl.create_default_context()
     parts = [_system_store_description(), *files.origins]
+    if insecure:
+        parts = [f"verification disabled ({insecure_why})"]
+    return Trust(_shared_context(files, insecure), " + ".join(parts), verify=not insecure)
+
+
+_contexts: dict[tuple[object, ...], ssl.SSLContext] = {}
+_contexts_lock = threading.Lock()
+
+
+def _shared_context(files: TlsFiles, insecure: bool) -> ssl.SSLContext:
+    """One context per set of trust files in a process: loading the system store costs
+    about 25 ms, and `check` and `serve` would pay it for every target and every host.
+    Keyed by each file's size and mtime, so a renewed CA or client certificate is read."""
+    paths = [*files.cas, *(files.client or ())]
+    key = (insecure, *((str(p), *_stamp(p)) for p in paths if p is not None))
+    with _contexts_lock:
+        context = _contexts.get(key)
+        if context is None:
+            context = _contexts[key] = _new_context(files, insecure)
+        return context
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        status = path.stat()
+    except OSError:
+        return (-1, -1)  # loading it says what is wrong
+    return (status.st_size, status.st_mtime_ns)
+
+
+def _new_context(files: TlsFiles, insecure: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
     for ca in files.cas:
         context.load_verify_locations(cafile=str(ca))
     if files.client is not None:
@@ -33,8 +67,7 @@ def build_trust(files: TlsFiles, insecure: bool, insecure_why: str = "--insecure
     if insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        parts = [f"verification disabled ({insecure_why})"]
-    return Trust(context, " + ".join(parts), verify=not insecure)
+    return context
 
 
 def _system_store_description() -> str:
@@ -67,6 +100,73 @@ class Certificate:
             "names": self.names[:20],
             "name_matches": name_matches(host, self.names),
         }
+
+
+# OpenSSL's long attribute names, as RFC 4514 (and cryptography) abbreviate them.
+_SHORT_NAMES = {
+    "commonName": "CN",
+    "localityName": "L",
+    "stateOrProvinceName": "ST",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "streetAddress": "STREET",
+    "domainComponent": "DC",
+    "userId": "UID",
+}
+
+
+def certificate_facts(peer: dict[str, Any] | None, der: bytes | None) -> Certificate | None:
+    """What the certificate says: from the handshake's own reading when it was verified
+    (a healthy run then never imports cryptography, about 30 ms), else parsed from DER."""
+    verified = read_verified(peer) if peer else None
+    if verified is not None:
+        return verified
+    return parse_certificate(der) if der else None
+
+
+def read_verified(peer: dict[str, Any]) -> Certificate | None:
+    """ssl's getpeercert() dict (only filled for a verified peer) as cryptography would
+    show it; None when it holds anything that reading could show differently."""
+    try:
+        subject, issuer = _rfc4514(peer["subject"]), _rfc4514(peer["issuer"])
+        not_before = _cert_time(peer["notBefore"])
+        not_after = _cert_time(peer["notAfter"])
+        san = peer.get("subjectAltName", ())
+        names = [str(v) for k, v in san if k == "DNS"]
+        names += [str(ipaddress.ip_address(str(v).strip())) for k, v in san if k == "IP Address"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if subject is None or issuer is None:
+        return None
+    return Certificate(subject, issuer, not_before, not_after, names)
+
+
+def _rfc4514(name: Any) -> str | None:
+    parts = []
+    for rdn in reversed(name):  # RFC 4514 writes the last RDN first
+        if len(rdn) != 1 or rdn[0][0] not in _SHORT_NAMES:
+            return None  # multi-valued or an OID without a short name: leave it to cryptography
+        attribute, value = rdn[0]
+        parts.append(f"{_SHORT_NAMES[attribute]}={_escape(str(value))}")
+    return ",".join(parts)
+
+
+def _escape(value: str) -> str:
+    if not value:
+        return ""
+    for special in ("\\", '"', "+", ",", ";", "<", ">"):
+        value = value.replace(special, "\\" + special)
+    value = value.replace("\0", "\\00")
+    if value[0] == "#" or (value[0] == " " and len(value) > 1):
+        value = "\\" + value
+    if value[-1] == " ":
+        value = value[:-1] + "\\ "
+    return value
+
+
+def _cert_time(text: str) -> datetime:
+    return datetime.fromtimestamp(ssl.cert_time_to_seconds(text), UTC)
 
 
 def parse_certificate(der: bytes) -> Certificate | None:

@@ -14,7 +14,12 @@ from acrdiag.net.clocks import SKEW_WARNING_S, describe_offset
 from acrdiag.net.connections import ConnectionInfo
 from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange, host_of
-from acrdiag.net.tls import EXPIRY_WARNING_DAYS, fetch_chain, parse_certificate
+from acrdiag.net.tls import (
+    EXPIRY_WARNING_DAYS,
+    certificate_facts,
+    fetch_chain,
+    parse_certificate,
+)
 from acrdiag.probes.base import StepFailed, clock_hint, net_failed
 from acrdiag.redact import redact_url
 
@@ -154,7 +159,7 @@ def _connection_evidence(ctx: RunContext, info: ConnectionInfo, host: str) -> di
             "handshake_s": round(info.tls_s or 0, 4),
             "trust": ctx.trust.description,
         }
-        cert = parse_certificate(info.cert_der) if info.cert_der else None
+        cert = certificate_facts(info.peer_cert, info.cert_der)
         if cert is not None:
             out["tls"]["certificate"] = cert.evidence(host, ctx.now())
             days = cert.days_left(ctx.now())
