@@ -76,10 +76,26 @@ def diagnose(
         ctx.environment.trust = trust.description
         ctx.environment.credentials = options.credential.source
         results, stop = _run_steps(ctx, steps)
+        _settle_dns(ctx, results)
     report = _report(ctx, results, started_at, time.monotonic() - started, stop)
     if stop is not None:
         raise Interrupted(report)
     return report
+
+
+def _settle_dns(ctx: RunContext, results: list[StepResult]) -> None:
+    """The direct DNS comparison ran beside the steps (see net/dns.py): its answers join
+    the evidence of the steps that showed those look-ups."""
+    settled = {lookup.host: lookup for lookup in ctx.resolver.settle()}
+    if not settled:
+        return
+    clean = _Scrubber(ctx.secrets)
+    for result in results:
+        shown = result.evidence.get("dns")
+        if isinstance(shown, dict) and shown.get("host") in settled:
+            fresh = settled[shown["host"]].evidence()
+            added = {k: v for k, v in shown.items() if k not in fresh}  # e.g. address classes
+            result.evidence["dns"] = bound_evidence({**fresh, **added}, clean)
 
 
 _SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|key|password", re.IGNORECASE)

@@ -151,7 +151,33 @@ def test_silent_dns_costs_little_when_the_system_resolver_answers(
 
     monkeypatch.setattr(netdns, "_query_dns", silent)
     started = time.monotonic()
-    lookup = _resolver(timeout=3.0).lookup(HOST)
+    resolver = _resolver(timeout=3.0)
+    lookup = resolver.lookup(HOST)
+    # The connection goes ahead at once; the comparison is waited for only when settled.
+    assert time.monotonic() - started < 0.3
+    assert lookup.ok and lookup.addresses == ["10.1.2.3"] and lookup.dns == {}
+    assert resolver.settle() == [lookup]
     assert time.monotonic() - started < 1.0
-    assert lookup.ok and lookup.addresses == ["10.1.2.3"] and lookup.note is None
-    assert "no answer within" in lookup.dns["A"]
+    assert lookup.note is None and "no answer within" in lookup.dns["A"]
+    assert resolver.settle() == []
+
+
+def test_the_comparison_runs_beside_the_connection_and_joins_the_evidence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _system(monkeypatch, ["10.1.2.3"])
+
+    def slow(host: str, servers: Any, budget: float) -> Any:
+        time.sleep(0.2)
+        return {"A": ["10.9.9.9"]}, {}, "10.0.0.2"
+
+    monkeypatch.setattr(netdns, "_query_dns", slow)
+    resolver = _resolver(timeout=3.0)
+    lookup = resolver.lookup(HOST)
+    assert "dns" not in lookup.evidence()
+    time.sleep(0.3)  # the run's own work
+    started = time.monotonic()
+    assert resolver.settle() == [lookup]
+    assert time.monotonic() - started < 0.1
+    shown = lookup.evidence()
+    assert shown["dns"]["A"] == ["10.9.9.9"] and "different addresses" in shown["note"]

@@ -19,7 +19,7 @@ from tests.support.servers import (
     raw_server,
     read_request,
 )
-from tests.support.world import INSTANCE, REGISTRY, RunResult, World
+from tests.support.world import INSTANCE, PASSWORD, REGISTRY, RunResult, World, invoke
 
 
 def test_healthy_pull_passes_all_seven_steps(world: World) -> None:
@@ -280,3 +280,35 @@ def test_a_stalled_tls_handshake_is_not_blamed_on_tcp(world: World) -> None:
     assert failed["evidence"]["failure"]["phase"] == "tls"
     assert "did not complete the TLS handshake" in failed["summary"]
     assert not any("firewall" in h for h in failed["hints"])
+
+
+def test_dns_comparison_that_answers_late_still_reaches_the_report(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The system resolver decides and the run goes on; the direct DNS answer, arriving
+    after the connection, is still shown beside it, with the disagreement it reveals."""
+    from acrdiag.net import dns as netdns
+
+    world.healthy()
+    real = socket.getaddrinfo
+
+    def system(host: str, *args: object, **kwargs: object) -> object:
+        return real("127.0.0.1" if host.endswith(".aliyuncs.com") else host, *args, **kwargs)
+
+    def late_dns(host: str, servers: object, budget: float) -> object:
+        time.sleep(0.2)
+        return {"A": ["10.9.9.9"]}, {"AAAA": "no answer"}, "10.0.0.2"
+
+    monkeypatch.setattr(socket, "getaddrinfo", system)
+    monkeypatch.setattr(netdns, "_query_dns", late_dns)
+    argv = world.argv(world.ref("ns/app:1.0"))
+    at = argv.index("--nameserver")
+    result = invoke(argv[:at] + argv[at + 2 :], PASSWORD + "\n")
+    assert result.code == 0
+    shown = result.step("reachability")["evidence"]["dns"]
+    assert shown["decided_by"] == "system resolver (getaddrinfo)"
+    assert shown["addresses"] == ["127.0.0.1"]
+    assert shown["dns"]["A"] == ["10.9.9.9"]
+    assert "different addresses" in shown["note"]
+    storage = result.step("oss_resolution")["evidence"]["dns"]
+    assert storage["dns"]["A"] == ["10.9.9.9"] and "address_classes" in storage

@@ -35,10 +35,20 @@ class Lookup:
     system: list[str] | str | None = None
     note: str | None = None
     duration_s: float = 0.0
+    # The direct DNS comparison, when it was still running as the system answered.
+    comparison: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.cause is None
+
+    def settle(self) -> bool:
+        """Waits out the comparison, if one is running; True when the evidence changed."""
+        finish, self.comparison = self.comparison, None
+        if finish is None:
+            return False
+        finish()
+        return True
 
     def evidence(self) -> dict[str, Any]:
         out: dict[str, Any] = {"host": self.host, "decided_by": self.source}
@@ -97,6 +107,10 @@ class HostResolver:
         self._cache: dict[str, Lookup] = {}
         self.on_lookup = on_lookup
 
+    def settle(self) -> list[Lookup]:
+        """Lookups whose DNS comparison finished only now (their evidence grew)."""
+        return [lookup for lookup in list(self._cache.values()) if lookup.settle()]
+
     def describe(self) -> str:
         if self._nameservers:
             servers = ", ".join(f"{h}:{p}" for h, p in self._nameservers)
@@ -139,23 +153,42 @@ class HostResolver:
         system.start()
         direct.start()
         system.join(budget)
-        # DNS itself only explains: once the system resolver has answered, wait briefly.
-        wait = COMPARISON_GRACE_S if system.addresses else budget - (time.monotonic() - started)
-        direct.join(max(0.0, min(wait, self._deadline.remaining())))
-        answers, errors, server = direct.outcome(waited_full=not system.addresses)
+        if system.addresses:
+            return self._answered(host, system.addresses, direct)
+        left = budget - (time.monotonic() - started)
+        direct.join(max(0.0, min(left, self._deadline.remaining())))
+        answers, errors, server = direct.outcome(waited_full=True)
         dns_view = _dns_view(answers, errors, server) if server else {"error": errors.get("config")}
         dns_addresses = answers.get("A", []) + answers.get("AAAA", [])
-        if system.addresses:
-            # A single label is no DNS name (queried without the search list): no comparison.
-            note = _disagreement(system.addresses, dns_addresses, errors) if "." in host else None
-            return Lookup(
-                host, system.addresses, _SYSTEM, dns=dns_view, system=system.addresses, note=note
-            )
         system_text = system.error or "no answer in time"
         cause, detail = _system_failure(host, system, dns_addresses, errors)
         return Lookup(
             host, [], _SYSTEM, cause, detail, dns=dns_view, system=f"error: {system_text}"
         )
+
+    def _answered(self, host: str, addresses: list[str], direct: _DnsQuery) -> Lookup:
+        """The system resolver decides; DNS itself only explains, so its answer is not
+        waited for here: the connection goes ahead, and the comparison (dnspython's import
+        and two queries) runs beside it until settle(), briefly waited for then."""
+        lookup = Lookup(host, addresses, _SYSTEM, system=addresses)
+        answered = time.monotonic()
+
+        def finish() -> None:
+            wait = COMPARISON_GRACE_S - (time.monotonic() - answered)
+            direct.join(max(0.0, min(wait, self._deadline.remaining())))
+            answers, errors, server = direct.outcome(waited_full=False)
+            view = _dns_view(answers, errors, server) if server else {"error": errors.get("config")}
+            lookup.dns = view
+            # A single label is no DNS name (queried without the search list): no comparison.
+            if "." in host:
+                dns_addresses = answers.get("A", []) + answers.get("AAAA", [])
+                lookup.note = _disagreement(addresses, dns_addresses, errors)
+
+        if direct.is_alive():
+            lookup.comparison = finish
+        else:
+            finish()
+        return lookup
 
     def _budget(self) -> float:
         return self._deadline.clamp(self._timeout)
