@@ -54,7 +54,7 @@ class RegistryKind(StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+    model_config = ConfigDict(extra="forbid", use_enum_values=False, defer_build=True)
 
 
 class Explanation(_Model):
