@@ -8,6 +8,7 @@ handshake showed on the connection, for the probes to report.
 
 from __future__ import annotations
 
+import select
 import ssl
 import time
 import typing
@@ -123,7 +124,26 @@ class TracingStream(httpcore.NetworkStream):
         self._backend = backend
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, self._backend.deadline.clamp(timeout))
+        timeout = self._backend.deadline.clamp(timeout)
+        data = self._inner.read(max_bytes, timeout)
+        if not data or len(data) >= max_bytes:
+            return data
+        # A TLS read returns one record (16 KiB) however much has arrived; each read costs
+        # a trip through h11, httpcore and httpx. Take what is already here, up to max_bytes:
+        # a large blob then streams in a quarter of the reads (about twice as fast).
+        sock = self._inner.get_extra_info("socket")
+        parts = [data]
+        got = len(data)
+        while got < max_bytes and sock is not None and _waiting(sock):
+            try:  # the socket's timeout is already the one read() set
+                more = sock.recv(max_bytes - got)
+            except OSError:
+                break  # the next read() meets it again, and httpcore maps it
+            if not more:
+                break  # end of stream: the next read() sees it again
+            parts.append(more)
+            got += len(more)
+        return b"".join(parts) if len(parts) > 1 else data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._inner.write(buffer, self._backend.deadline.clamp(timeout))
@@ -162,6 +182,18 @@ class TracingStream(httpcore.NetworkStream):
         if info == CONNECTION_INFO:
             return self.info
         return self._inner.get_extra_info(info)
+
+
+def _waiting(sock: typing.Any) -> bool:
+    """Bytes that a read would return without waiting: decrypted in a TLS record already
+    taken in, or arrived at the socket."""
+    pending = getattr(sock, "pending", None)
+    if pending is not None and pending() > 0:
+        return True
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
 
 
 def _join(address: str, port: int) -> str:
