@@ -245,6 +245,20 @@ class HttpSession:
         response.request = request
         return response
 
+    def finish(self, response: httpx.Response, max_body: int = 64 * 1024) -> None:
+        """Done with a response whose body does not matter (a redirect's HTML): read a small
+        one to its end so its connection can carry the next request, else close it."""
+        declared = response.headers.get("content-length", "")
+        if not declared.isdigit() or int(declared) > max_body:
+            response.close()  # chunked or large: reading it could take long
+            return
+        try:
+            self.read_body(response, max_body)
+        except NetFailure:
+            pass  # the next request opens a new connection, and meets the problem itself
+        finally:
+            response.close()
+
     def read_body(self, response: httpx.Response, max_body: int) -> bytes:
         """The body, refusing more than ``max_body`` bytes on the wire or once decoded.
 

@@ -85,7 +85,7 @@ def _route(ctx: RunContext, blob: Descriptor, keep_open: bool) -> BlobRoute:
             f"blob {short_digest(blob.digest)}: unexpected {status}",
             ["a registry answers a blob GET with 200 or a redirect to storage"],
         )
-    response.close()
+    ctx.session.finish(response)  # the registry's connection serves the next blob's redirect
     absolute, location = _location(ctx, url, response.headers.get("location"))
     return BlobRoute(blob, status, absolute, location, response.headers.get("date"))
 

@@ -270,6 +270,15 @@ def test_healthy_private_pull(lab: Lab, out_dir: Path) -> None:
     # the leak check had something to find: the run's token and its signed URLs
     assert "a token issued during the run" in run.secrets.values()
     assert len(run.signatures_used) == len(wanted) and run.signatures_used <= run.secrets.keys()
+    # One connection to the registry, opened in step 1, carries every later request; the
+    # lab's object store (moto) closes each connection, so storage takes one per blob.
+    registry = [
+        r["connection"]
+        for step in run.report["steps"]
+        for r in step["evidence"].get("requests", [])
+        if r["request"].startswith(f"GET https://{lab.registry_host}/")
+    ]
+    assert registry[0] == "new" and set(registry[1:]) == {"reused"} and len(registry) > 4
 
 
 def test_healthy_cheap_check_fetches_only_the_smallest_blob(lab: Lab, out_dir: Path) -> None:
