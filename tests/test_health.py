@@ -444,3 +444,49 @@ def test_the_readme_names_every_metric_acrdiag_exports(world: World, tmp_path: P
     missing = sorted(name for name in names if f"`{name}" not in readme)
     assert not missing, f"README's Health checks section does not name {missing}"
     assert code == 0
+
+
+def test_a_burst_of_probes_for_one_target_shares_one_diagnosis(
+    world: World, tmp_path: Path
+) -> None:
+    """Ten scrapes at once, no cache (--min-interval 0): all answered from one pull
+    instead of ten diagnoses queued behind each other."""
+    world.healthy()
+    slow_pings = []
+
+    def slow_ping(request: Request) -> Response:
+        slow_pings.append(1)
+        time.sleep(0.5)
+        return world._ping(request)
+
+    world.route("registry", "GET", "/v2/", slow_ping)
+    path = tmp_path / "serve.toml"
+    path.write_text(
+        f'[module.lab]\nnameservers = ["{world.dns.address}"]\nca_file = "{world.ca_file}"\n'
+        f'username = "puller"\npassword_file = "{tmp_path / "password"}"\n'
+        'runtime = "none"\ntimeout = 5\n'
+    )
+    (tmp_path / "password").write_text(PASSWORD)
+    env: Env = make_env("", __import__("io").StringIO(), __import__("io").StringIO())
+    server = make_server("127.0.0.1:0", Prober(load([path]), env, min_interval=0.0))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/probe?target={world.ref('ns/app:1.0')}"
+    answers: list[tuple[int, str]] = []
+    try:
+        threads = [
+            threading.Thread(target=lambda: answers.append(_get(url + "&module=lab")))
+            for _ in range(10)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(answers) == 10
+        assert {status for status, _ in answers} == {200}
+        assert {_samples(body)[("probe_success", ())] for _, body in answers} == {1}
+        assert len(slow_pings) == 1, "one diagnosis for the whole burst"
+        _get(url + "&module=lab")  # after it: a new diagnosis, as --min-interval 0 says
+        assert len(slow_pings) == 2
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -4,9 +4,10 @@
     GET /metrics                        acrdiag's own process metrics
 
 A result younger than --min-interval is served again (its age is exported), so frequent
-scrapes from several Prometheus servers do not hammer a registry; at most --concurrency
-diagnoses run at once. Credentials come only from the modules' definitions, never from the
-query string; it listens on loopback unless told otherwise.
+scrapes from several Prometheus servers do not hammer a registry, and probes of one target
+arriving while its diagnosis runs share it; at most --concurrency diagnoses run at once.
+Credentials come only from the modules' definitions, never from the query string; it
+listens on loopback unless told otherwise.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -40,13 +41,24 @@ SCRAPE_MARGIN_S = 0.5
 
 PROBES = Counter("acrdiag_probes", "Diagnoses run for /probe", ("module", "result"))
 CACHED = Counter("acrdiag_probe_cache_hits", "/probe answers served from a recent result")
+SHARED = Counter(
+    "acrdiag_probe_shared", "/probe answers that joined a diagnosis already running for them"
+)
+
+
+@dataclass
+class _Flight:
+    """A diagnosis under way: the probes that arrive meanwhile wait for it, not run another."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    report: Report | None = None
 
 
 @dataclass
 class _Entry:
-    lock: threading.Lock
     report: Report | None = None
     at: float = 0.0
+    flight: _Flight | None = None
 
 
 class Prober:
@@ -79,24 +91,48 @@ class Prober:
         return self.modules[name]
 
     def answer(self, reference: str, module_name: str | None, budget: float | None) -> bytes:
-        """The metrics of a fresh or recent diagnosis of ``reference``."""
+        """The metrics of a fresh or recent diagnosis of ``reference``; probes of one target
+        that arrive together share one diagnosis (a burst of scrapes is one pull)."""
         module = self.module(module_name)
         target = replace(module, name=module.name, reference=reference)
-        entry = self._entry(module.name, reference)
-        with entry.lock:  # one diagnosis per (module, target) at a time
+        deadline = _deadline(target, budget)
+        with self._guard:
+            entry = self._entries.setdefault((module.name, reference), _Entry())
             age = time.monotonic() - entry.at
             if entry.report is not None and age < self.min_interval:
                 CACHED.inc()
                 return probe(entry.report, age)
-            with self._slots:
-                report = run_target(target, self.env, self.steps, _deadline(target, budget))
-            entry.report, entry.at = report, time.monotonic()
-            PROBES.labels(module.name, report.verdict.status).inc()
-            return probe(report, 0.0)
+            flight, leading = entry.flight, entry.flight is None
+            if flight is None:
+                flight = entry.flight = _Flight()
+        if leading:
+            return self._lead(target, entry, flight, deadline)
+        SHARED.inc()
+        if not flight.done.wait(deadline.remaining()):
+            raise ProbeBusy(f"the diagnosis of {reference} already running did not end in time")
+        if flight.report is None:
+            raise ProbeBusy(
+                f"the diagnosis of {reference} this probe waited for ended without a report"
+            )
+        return probe(flight.report, 0.0)
 
-    def _entry(self, module: str, reference: str) -> _Entry:
-        with self._guard:
-            return self._entries.setdefault((module, reference), _Entry(threading.Lock()))
+    def _lead(self, target: Target, entry: _Entry, flight: _Flight, deadline: Deadline) -> bytes:
+        try:
+            with self._slots:
+                report = run_target(target, self.env, self.steps, deadline)
+            flight.report = report
+            with self._guard:
+                entry.report, entry.at = report, time.monotonic()
+            PROBES.labels(target.name, report.verdict.status).inc()
+            return probe(report, 0.0)
+        finally:
+            with self._guard:
+                entry.flight = None
+            flight.done.set()
+
+
+class ProbeBusy(Exception):
+    """A probe that joined a running diagnosis and could not wait for its end."""
 
 
 def _deadline(target: Target, budget: float | None) -> Deadline:
@@ -142,6 +178,8 @@ def _handler(prober: Prober) -> type[BaseHTTPRequestHandler]:
                 body = prober.answer(targets[0], module, _scrape_timeout(self.headers))
             except (InputError, ReferenceError) as exc:
                 return self._send(400, f"{exc}\n".encode())
+            except ProbeBusy as exc:
+                return self._send(503, f"{exc}\n".encode())
             self._send(200, body, CONTENT_TYPE_LATEST)
 
         def _send(self, status: int, body: bytes, kind: str = "text/plain") -> None:
