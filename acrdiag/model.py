@@ -1,4 +1,5 @@
-"""The report model: the one thing probes produce and renderers read.
+"""The report model: the one thing probes produce and renderers read. Its enums live in
+kinds.py (no pydantic) and are re-exported here.
 
 Field names are public API (see README "JSON report"); add fields freely,
 rename none without bumping SCHEMA_VERSION. ``None`` means "not learned".
@@ -7,50 +8,18 @@ rename none without bumping SCHEMA_VERSION. ``None`` means "not learned".
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from acrdiag.causes import Cause
+from acrdiag.kinds import RegistryKind as RegistryKind
+from acrdiag.kinds import Status as Status
+from acrdiag.kinds import StepId as StepId
 
 # 2: per-hop network causes replaced realm_unresolvable, realm_unreachable,
 # redirect_host_nxdomain and redirect_dns_timeout (README "Cause codes").
 SCHEMA_VERSION = 2
-
-
-class Status(StrEnum):
-    PASS = "pass"
-    WARN = "warn"
-    FAIL = "fail"
-    SKIPPED = "skipped"
-
-
-class StepId(StrEnum):
-    REACHABILITY = "reachability"
-    CHALLENGE = "challenge"
-    AUTH_ENDPOINT = "auth_endpoint"
-    TOKEN_SCOPE = "token_scope"
-    MANIFEST = "manifest"
-    OSS_RESOLUTION = "oss_resolution"
-    BLOB_FETCH = "blob_fetch"
-
-
-class RegistryKind(StrEnum):
-    """The registries acrdiag knows by name (README "The JSON report")."""
-
-    ACR_EE = "acr-ee"
-    ACR_PERSONAL = "acr-personal"
-    DOCKERHUB = "dockerhub"
-    GHCR = "ghcr"
-    ECR = "ecr"
-    GCR = "gcr"
-    HARBOR = "harbor"
-    QUAY = "quay"
-    AZURE = "azure"
-    GITLAB = "gitlab"
-    ACR_MIRROR = "acr-mirror"  # Alibaba Cloud's registry accelerator, <id>.mirror.aliyuncs.com
-    OTHER = "other"
 
 
 class _Model(BaseModel):

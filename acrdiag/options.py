@@ -19,13 +19,13 @@ from acrdiag.auth import (
     resolve_credential,
 )
 from acrdiag.auth.pull_secrets import PullSecret
-from acrdiag.context import RunOptions
 from acrdiag.env import Env
 from acrdiag.errors import InputError
 from acrdiag.net.cert_dirs import TlsFileError, TlsFiles, resolve_tls_files
 from acrdiag.net.dns import parse_nameserver
 from acrdiag.redact import redact_url
 from acrdiag.reference import ImageReference, ReferenceError, parse_platform, parse_reference
+from acrdiag.run_options import RunOptions
 from acrdiag.runtime.view import RuntimeView, runtime_view
 
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")

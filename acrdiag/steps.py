@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from acrdiag.model import StepId
+from acrdiag.kinds import StepId
 from acrdiag.probes import (
     auth_endpoint,
     blob_fetch,

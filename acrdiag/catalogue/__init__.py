@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from acrdiag.causes import Cause
 from acrdiag.errors import InputError
-from acrdiag.model import RegistryKind
+from acrdiag.kinds import RegistryKind
 
 Lang = Literal["en", "zh"]
 LANGUAGES: tuple[Lang, ...] = ("en", "zh")

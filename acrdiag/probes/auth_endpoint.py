@@ -9,7 +9,7 @@ from acrdiag.auth import CredentialKind
 from acrdiag.catalogue import hint
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
-from acrdiag.model import RegistryKind
+from acrdiag.kinds import RegistryKind
 from acrdiag.net.errors import NetFailure
 from acrdiag.net.session import Exchange, host_of
 from acrdiag.net.urls import is_downgrade, with_query

@@ -9,7 +9,7 @@ from acrdiag.catalogue import hint
 from acrdiag.causes import Cause
 from acrdiag.context import RunContext
 from acrdiag.hints import lookup_hints
-from acrdiag.model import RegistryKind
+from acrdiag.kinds import RegistryKind
 from acrdiag.net.clocks import SKEW_WARNING_S, describe_offset
 from acrdiag.net.connections import ConnectionInfo
 from acrdiag.net.errors import NetFailure

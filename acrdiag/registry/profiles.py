@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from acrdiag.model import RegistryKind
+from acrdiag.kinds import RegistryKind
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from acrdiag.auth import CredentialSource
 from acrdiag.env import Env
-from acrdiag.model import RuntimeInfo
 from acrdiag.reference import ImageReference
 from acrdiag.runtime.detect import (
     PROCESSES,
@@ -25,6 +25,9 @@ from acrdiag.runtime.detect import (
 )
 from acrdiag.runtime.hosts import HostPlan
 from acrdiag.runtime.proxies import describe_differences, proxy_values
+
+if TYPE_CHECKING:
+    from acrdiag.model import RuntimeInfo
 
 UNITS = {"docker": "docker.service", "containerd": "containerd.service", "crio": "crio.service"}
 
@@ -49,6 +52,8 @@ def runtime_view(
 ) -> RuntimeView:
     """The view of --runtime ``choice`` (auto: the one detected) for ``reference``;
     ``config`` is the runtime's main file when not where it keeps it by default."""
+    from acrdiag.model import RuntimeInfo  # pydantic: only once a runtime is looked for
+
     detection = _detection(choice, env)
     if detection.name == "none":
         info = RuntimeInfo(name="none", chosen_because=detection.why, found=list(detection.found))
