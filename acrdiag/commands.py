@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from acrdiag import __version__
 from acrdiag.env import Env
+
+if TYPE_CHECKING:
+    from acrdiag.options import PreparedRun
 
 app = typer.Typer(
     name="acrdiag",
@@ -263,6 +266,9 @@ def run(
     ] = "256M",
 ) -> None:
     """Diagnose a pull of REFERENCE, step by step."""
+    from acrdiag.net.early import begin_run, begin_store
+
+    begin_store()  # the CA store loads while the run's modules import (net/early.py)
     from acrdiag.run_command import RunArgs, execute
 
     args = RunArgs(
@@ -295,7 +301,11 @@ def run(
         lang,
     )
     env = context.obj if isinstance(context.obj, Env) else None
-    raise typer.Exit(execute(args, env=env))
+
+    def early(prepared: PreparedRun) -> None:  # input checked: step 1's first work begins
+        begin_run(prepared.options, direct=prepared.view is None)
+
+    raise typer.Exit(execute(args, env=env, on_options=early))
 
 
 @app.command()

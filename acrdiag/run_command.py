@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from acrdiag.catalogue import choose_language, language
-from acrdiag.engine import Interrupted, bad_input_report
+from acrdiag.catalogue import Lang, choose_language, language
 from acrdiag.env import Env
 from acrdiag.errors import InputError
-from acrdiag.explain import explain_report
-from acrdiag.options import RunArgs, build_options
-from acrdiag.outputs import emit, replace_output
-from acrdiag.runner import run_prepared
-from acrdiag.steps import PULL_STEPS, Step
+from acrdiag.options import PreparedRun, RunArgs, build_options
 from acrdiag.stopping import sigterm_interrupts
+
+if TYPE_CHECKING:
+    from acrdiag.steps import Step
 
 __all__ = ["RunArgs", "execute"]
 
 
-def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS, env: Env | None = None) -> int:
+def execute(
+    args: RunArgs,
+    steps: Sequence[Step] | None = None,
+    env: Env | None = None,
+    on_options: Callable[[PreparedRun], None] | None = None,
+) -> int:
+    """The run's exit code; ``steps`` default to the pull's seven. ``on_options`` is called
+    once the input is checked, before the engine is imported (the command line starts step
+    1's first work there)."""
     env = env or Env.from_process()
     if args.output is not None and str(args.output) == "-":
         args.output = None  # --output - is standard output, as for docker and curl
@@ -27,22 +34,44 @@ def execute(args: RunArgs, steps: Sequence[Step] = PULL_STEPS, env: Env | None =
             lang = choose_language(args.lang, env.environ)
             prepared = build_options(args, env, lambda: _password_from_stdin(env))
         except InputError as exc:
-            report = bad_input_report(args.reference, str(exc), steps)
-            replace_output(args.output, explain_report(report, language(env.environ)))
+            _write_bad_input(args, str(exc), steps, language(env.environ))
             raise
         except KeyboardInterrupt as stop:
-            report = bad_input_report(
-                args.reference, "stopped while reading credentials", steps, stop
-            )
-            replace_output(args.output, explain_report(report, lang))
+            _write_bad_input(args, "stopped while reading credentials", steps, lang, stop)
             raise
+        if on_options is not None:
+            on_options(prepared)
+        # The engine, httpx and pydantic: imported once the input is known good.
+        from acrdiag.engine import Interrupted
+        from acrdiag.explain import explain_report
+        from acrdiag.outputs import emit
+        from acrdiag.runner import run_prepared
+        from acrdiag.steps import PULL_STEPS
+
         try:
-            report = run_prepared(prepared, steps)
+            report = run_prepared(prepared, steps or PULL_STEPS)
         except Interrupted as stop:
             report = stop.report
     report = explain_report(report, lang)
     emit(report, args.output, args.output_format, env)
     return report.verdict.exit_code
+
+
+def _write_bad_input(
+    args: RunArgs,
+    message: str,
+    steps: Sequence[Step] | None,
+    lang: Lang,
+    stop: KeyboardInterrupt | None = None,
+) -> None:
+    """--output still gets a report saying why the run did not start."""
+    from acrdiag.engine import bad_input_report
+    from acrdiag.explain import explain_report
+    from acrdiag.outputs import replace_output
+    from acrdiag.steps import PULL_STEPS
+
+    report = bad_input_report(args.reference, message, steps or PULL_STEPS, stop)
+    replace_output(args.output, explain_report(report, lang))
 
 
 def _password_from_stdin(env: Env) -> str:

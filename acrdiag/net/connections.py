@@ -9,6 +9,7 @@ handshake showed on the connection, for the probes to report.
 from __future__ import annotations
 
 import select
+import socket
 import ssl
 import time
 import typing
@@ -16,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpcore
+from httpcore._backends.sync import SyncStream  # what SyncBackend.connect_tcp returns
 
 from acrdiag.deadline import Deadline
 from acrdiag.net.dns import HostResolver, Lookup
+from acrdiag.net.early import EARLY
 
 MAX_ADDRESSES = 3
 CONNECTION_INFO = "acrdiag_connection"
@@ -87,9 +90,12 @@ class TracingBackend(httpcore.NetworkBackend):
         for address in lookup.addresses[:MAX_ADDRESSES]:
             started = time.monotonic()
             try:
-                stream = self._inner.connect_tcp(
-                    address, port, self.deadline.clamp(timeout), local_address, socket_options
-                )
+                early = self._adopt_early(address, port, timeout, socket_options)
+                stream = early[0] if early else None
+                if stream is None:
+                    stream = self._inner.connect_tcp(
+                        address, port, self.deadline.clamp(timeout), local_address, socket_options
+                    )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 self.record("tcp", time.monotonic() - started)
                 original = (
@@ -97,11 +103,32 @@ class TracingBackend(httpcore.NetworkBackend):
                 )
                 failure = type(exc)(AddressFailed(address, port, original))
                 continue
-            elapsed = time.monotonic() - started
+            elapsed = early[1] if early else time.monotonic() - started
             self.record("tcp", elapsed)
             return TracingStream(stream, ConnectionInfo(host, port, address, elapsed), self)
         assert failure is not None  # a successful lookup has at least one address
         raise failure
+
+    def _adopt_early(
+        self,
+        address: str,
+        port: int,
+        timeout: float | None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None,
+    ) -> tuple[httpcore.NetworkStream, float] | None:
+        """The connection net/early.py opened to this address while acrdiag was importing,
+        as httpcore's own backend would have made it; its failure is this connect's."""
+        attempt = EARLY.connection(address, port, self.deadline.clamp(timeout))
+        if attempt is None:
+            return None
+        if attempt.sock is None:
+            timed_out = isinstance(attempt.error, TimeoutError)
+            raise (httpcore.ConnectTimeout if timed_out else httpcore.ConnectError)(attempt.error)
+        sock = attempt.sock
+        for option in socket_options or ():
+            sock.setsockopt(*option)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return SyncStream(sock), attempt.seconds
 
     def connect_unix_socket(
         self,

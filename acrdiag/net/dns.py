@@ -128,7 +128,7 @@ class HostResolver:
             result = self._lookup_dns_only(host)
         else:
             result = self._lookup_system(host)
-        result.duration_s = time.monotonic() - started
+        result.duration_s = result.duration_s or time.monotonic() - started
         if result.cause is Cause.DNS_TIMEOUT and self._deadline.remaining() <= 0.05:
             result.cause = Cause.DEADLINE_EXCEEDED
             result.detail = f"the run's deadline ran out resolving {host}"
@@ -149,12 +149,16 @@ class HostResolver:
     def _lookup_system(self, host: str) -> Lookup:
         budget = self._budget()
         started = time.monotonic()
-        system, direct = _SystemLookup(host), _DnsQuery(host, budget)
-        system.start()
+        system, direct = _early_lookup(host), _DnsQuery(host, budget)
+        if system is None:
+            system = SystemLookup(host)
+            system.start()
         direct.start()
-        system.join(budget)
+        system.wait(budget)
         if system.addresses:
-            return self._answered(host, system.addresses, direct)
+            lookup = self._answered(host, system.addresses, direct)
+            lookup.duration_s = system.seconds  # its own time, even when it ran early
+            return lookup
         left = budget - (time.monotonic() - started)
         direct.join(max(0.0, min(left, self._deadline.remaining())))
         answers, errors, server = direct.outcome(waited_full=True)
@@ -214,17 +218,34 @@ class _DnsQuery(threading.Thread):
         return {}, {"A": late}, "resolv.conf servers"
 
 
-class _SystemLookup(threading.Thread):
-    """getaddrinfo has no timeout of its own, so it runs aside and is abandoned when late."""
+class SystemLookup(threading.Thread):
+    """getaddrinfo has no timeout of its own, so it runs aside and is abandoned when late.
+    ``then`` runs in the same thread once it answered (net/early.py connects there)."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, then: Callable[[SystemLookup], None] | None = None) -> None:
         super().__init__(daemon=True, name=f"getaddrinfo {host}")
         self.host = host
         self.addresses: list[str] = []
         self.error: str | None = None
         self.gai_code: int | None = None
+        self.seconds = 0.0
+        self.answered = threading.Event()
+        self._then = then
+
+    def wait(self, budget: float) -> None:
+        self.answered.wait(budget)
 
     def run(self) -> None:
+        started = time.monotonic()
+        try:
+            self._resolve()
+        finally:
+            self.seconds = time.monotonic() - started
+            self.answered.set()
+        if self._then is not None:
+            self._then(self)
+
+    def _resolve(self) -> None:
         try:
             infos = socket.getaddrinfo(self.host, 443, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
@@ -240,6 +261,12 @@ class _SystemLookup(threading.Thread):
             if address not in seen:
                 seen.append(address)
         self.addresses = seen
+
+
+def _early_lookup(host: str) -> SystemLookup | None:
+    from acrdiag.net.early import EARLY  # a look-up started before the imports, if any
+
+    return EARLY.lookup(host)
 
 
 def _query_dns(
@@ -317,7 +344,7 @@ def _dns_failure(host: str, errors: dict[str, str]) -> tuple[Cause, str]:
 
 
 def _system_failure(
-    host: str, system: _SystemLookup, dns_addresses: list[str], errors: dict[str, str]
+    host: str, system: SystemLookup, dns_addresses: list[str], errors: dict[str, str]
 ) -> tuple[Cause, str]:
     said = system.error or "no answer in time"
     if system.is_alive():

@@ -29,6 +29,7 @@ from acrdiag.deadline import Deadline
 from acrdiag.net.clocks import ServerClocks
 from acrdiag.net.connections import CONNECTION_INFO, ConnectionInfo, TracingBackend
 from acrdiag.net.dns import HostResolver, Lookup
+from acrdiag.net.early import EARLY
 from acrdiag.net.errors import BodyTooLarge, NetFailure, classify
 from acrdiag.net.proxy import ProxyConfig
 from acrdiag.net.tls import Trust
@@ -140,6 +141,7 @@ class HttpSession:
 
     def close(self) -> None:
         self.transport.close()
+        EARLY.discard()  # an early connection this run did not take (net/early.py)
 
     def fetch(
         self,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from acrdiag.net.cert_dirs import TlsFiles
+from acrdiag.net.early import EARLY
 
 EXPIRY_WARNING_DAYS = 14
 
@@ -59,7 +60,8 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 def _new_context(files: TlsFiles, insecure: bool) -> ssl.SSLContext:
-    context = ssl.create_default_context()
+    # The system store may already be loading beside the imports (net/early.py).
+    context = EARLY.system_store(wait=10.0) or ssl.create_default_context()
     for ca in files.cas:
         context.load_verify_locations(cafile=str(ca))
     if files.client is not None:
