@@ -506,11 +506,14 @@ class LogCounts:
 
 
 def minimum_round_trips(blobs: int) -> dict[str, int]:
-    """What the work needs: one connection (one TLS handshake) per host; one lookup (A and
-    AAAA) per host; /v2/, token, index, platform manifest, then a redirect and a storage GET
-    per blob."""
+    """What the work needs: one connection (one TLS handshake) per host, but the lab's
+    object store (moto, on werkzeug) answers `Connection: close`, so one per storage GET;
+    per host one lookup (A and AAAA) and the report's direct comparison (A and AAAA again,
+    which the issue allows); /v2/, token, index, platform manifest, then a redirect and a
+    storage GET per blob."""
     hosts = 3  # registry, token service, object store
-    return {"tcp": hosts, "tls": hosts, "dns": 2 * hosts, "http": 4 + 2 * blobs}
+    connections = 2 + blobs  # registry, token service; object store: one per GET
+    return {"tcp": connections, "tls": connections, "dns": 4 * hosts, "http": 4 + 2 * blobs}
 
 
 ROUND_TRIP_NAMES = {
