@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -670,20 +671,34 @@ def write_definitions(lab: Lab, path: Path, targets: int) -> None:
     path.write_text("\n".join(lines))
 
 
-def run_check(tools: LabTools, definitions: Path, targets: int) -> float:
-    """Wall time of one `acrdiag check`; every target must pull."""
+@dataclass
+class CheckRun:
+    seconds: float
+    own_cpu: float  # acrdiag's user + system CPU seconds
+    servers_cpu: float  # the lab's servers', during the run
+
+
+def run_check(tools: LabTools, definitions: Path, targets: int) -> CheckRun:
+    """Wall time and CPU of one `acrdiag check`; every target must pull."""
     argv = [*tools.acrdiag, "check", str(definitions), "--format", "json"]
     argv += ["--concurrency", str(FLEET_CONCURRENCY)]
+    servers_before = labkit.namespace_cpu_seconds(tools.lab)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     result = tools.lab.exec(argv, timeout=RUN_TIMEOUT_S * 3)
     seconds = time.monotonic() - started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = (children.ru_utime - children_before.ru_utime) + (
+        children.ru_stime - children_before.ru_stime
+    )
+    servers = labkit.namespace_cpu_seconds(tools.lab) - servers_before
     reports = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     if result.returncode != 0 or len(reports) != targets:
         raise BenchError(
             f"check of {targets} exited {result.returncode} with {len(reports)} reports: "
             f"{result.stderr[-800:]}"
         )
-    return seconds
+    return CheckRun(seconds, own, servers)
 
 
 def measure_fleet(tools: LabTools, reps: int) -> list[Row]:
@@ -700,15 +715,22 @@ def measure_fleet(tools: LabTools, reps: int) -> list[Row]:
             lambda: run_check(tools, many, FLEET_TARGETS),
             lambda: run_check(tools, one, 1),
         )
-        rows.append(
-            time_pair_row(
-                f"check: {FLEET_TARGETS} targets vs 1 (--concurrency {FLEET_CONCURRENCY})",
-                fleet,
-                single,
-                "1 target",
-                TARGET_FLEET,
-            )
+        row = time_pair_row(
+            f"check: {FLEET_TARGETS} targets vs 1 (--concurrency {FLEET_CONCURRENCY})",
+            [r.seconds for r in fleet],
+            [r.seconds for r in single],
+            "1 target",
+            TARGET_FLEET,
         )
+        own = med([r.own_cpu for r in fleet]) / FLEET_TARGETS
+        servers = med([r.servers_cpu for r in fleet]) / FLEET_TARGETS
+        row.notes.append(
+            f"CPU per target with {FLEET_TARGETS}: acrdiag {own * 1000:.0f} ms, the lab's "
+            f"servers {servers * 1000:.0f} ms; one target alone: acrdiag "
+            f"{med([r.own_cpu for r in single]) * 1000:.0f} ms (start-up included); "
+            f"{os.cpu_count()} cores for both"
+        )
+        rows.append(row)
     except BenchError as error:
         rows.append(error_row("check", error))
     try:
@@ -745,7 +767,7 @@ def measure_serve(tools: LabTools, definitions: Path, reps: int) -> Row:
         "1 probe",
         None,
     )
-    row.notes.append("probes of one target wait for each other (one diagnosis at a time)")
+    row.notes.append("probes of one target that arrive together share one diagnosis")
     if out["failed"]:
         # Timing is shown all the same; a probe left unanswered is a miss.
         row.target, row.ok = "every probe answered", False

@@ -378,3 +378,21 @@ def presigned_url(lab: Lab, repository: str, digest: str) -> str:
     if status != "307" or not location.startswith("https://"):
         raise LabError(f"blob GET answered {got.stdout!r}, not a 307 to storage")
     return location
+
+
+def namespace_cpu_seconds(lab: Lab) -> float:
+    """User and system CPU seconds used so far by the processes in the lab's namespace (its
+    servers): what a run made them spend is the difference around it."""
+    pids = subprocess.run(
+        ["ip", "netns", "pids", lab.name], capture_output=True, text=True, check=False
+    ).stdout.split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / ticks
