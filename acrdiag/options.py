@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from acrdiag.auth import (
     ANONYMOUS,
@@ -26,7 +27,9 @@ from acrdiag.net.dns import parse_nameserver
 from acrdiag.redact import redact_url
 from acrdiag.reference import ImageReference, ReferenceError, parse_platform, parse_reference
 from acrdiag.run_options import RunOptions
-from acrdiag.runtime.view import RuntimeView, runtime_view
+
+if TYPE_CHECKING:
+    from acrdiag.runtime.view import RuntimeView
 
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
 
@@ -146,6 +149,8 @@ def _runtime_view(args: RunArgs, reference: ImageReference, env: Env) -> Runtime
     if config is not None and not config.is_file():
         what = "is a directory, not a file" if config.is_dir() else "no such file"
         raise InputError(f"--runtime-config {config}: {what}")
+    from acrdiag.runtime.view import runtime_view  # not needed with --runtime none
+
     view = runtime_view(args.runtime, reference, env, min(10.0, args.deadline), config)
     if config is not None and view.plan is None:
         raise InputError(
