@@ -17,7 +17,6 @@ from acrdiag.errors import InputError
 from acrdiag.exit_codes import ExitCode
 from acrdiag.explain import explain_report
 from acrdiag.health.definitions import load
-from acrdiag.health.metrics import textfile
 from acrdiag.health.runner import Outcome, run_targets
 from acrdiag.outputs import say
 from acrdiag.render.formats import render
@@ -60,6 +59,8 @@ def execute_check(args: CheckArgs, env: Env, steps: Sequence[Step] = PULL_STEPS)
         _save(args, outcome, env)
     if args.prometheus is not None:
         pairs = [(o.target.name, o.report) for o in outcomes]
+        from acrdiag.health.metrics import textfile  # prometheus_client: only for --prometheus
+
         _write(args.prometheus, textfile(pairs, started).decode(), env)
     _print(outcomes, args, env)
     return _exit_code(outcomes, stop)
