@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from acrdiag.causes import Cause
-from acrdiag.model import Environment, RequestId, StepId
+from acrdiag.kinds import StepId
 from acrdiag.net.clocks import LOCAL, JudgingClock
 from acrdiag.registry.profiles import RegistryProfile, profile_of
 from acrdiag.run_options import RunOptions as RunOptions
@@ -97,6 +97,16 @@ class StepRecord:
 
 
 @dataclass
+class RunEnvironment:
+    """What the run used (the report's ``environment``), filled in as the steps go."""
+
+    resolver: str | None = None
+    trust: str | None = None
+    proxies: dict[str, str] = field(default_factory=dict)
+    credentials: str | None = None
+
+
+@dataclass
 class RunContext:
     options: RunOptions
     session: HttpSession
@@ -105,8 +115,8 @@ class RunContext:
     proxies: ProxyConfig
     resources: ExitStack
     facts: Facts = field(default_factory=Facts)
-    environment: Environment = field(default_factory=Environment)
-    request_ids: list[RequestId] = field(default_factory=list)
+    environment: RunEnvironment = field(default_factory=RunEnvironment)
+    request_ids: list[tuple[StepId, str, str]] = field(default_factory=list)  # step, header, value
     secrets: set[str] = field(default_factory=set, repr=False)
     step: StepRecord = field(default_factory=lambda: StepRecord(StepId.REACHABILITY, 1))
 

@@ -12,8 +12,9 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from acrdiag import __version__
@@ -22,24 +23,17 @@ from acrdiag.context import RunContext, RunOptions, StepRecord
 from acrdiag.deadline import Deadline, DeadlineExceeded
 from acrdiag.evidence import MAX_ITEMS, MAX_SCANNED, MAX_SUMMARY, bound_evidence, shorten
 from acrdiag.exit_codes import ExitCode
-from acrdiag.model import (
-    Report,
-    RequestId,
-    Status,
-    StepResult,
-    StepWarning,
-    Support,
-    Target,
-    ToolInfo,
-    Verdict,
-)
+from acrdiag.kinds import Status
 from acrdiag.net.errors import NetFailure
 from acrdiag.probes.base import Probe, StepFailed, net_failed
 from acrdiag.redact import REDACTED, redact_known, redact_patterns, secret_forms
+from acrdiag.step_rows import Row, to_results
 from acrdiag.steps import PULL_STEPS, Step
 from acrdiag.stopping import Terminated
-from acrdiag.support import support_block
 from acrdiag.wiring import wire
+
+if TYPE_CHECKING:
+    from acrdiag.model import Report, Target, Verdict
 
 
 class Interrupted(Exception):
@@ -83,7 +77,7 @@ def diagnose(
     return report
 
 
-def _settle_dns(ctx: RunContext, results: list[StepResult]) -> None:
+def _settle_dns(ctx: RunContext, results: list[Row]) -> None:
     """The direct DNS comparison ran beside the steps (see net/dns.py): its answers join
     the evidence of the steps that showed those look-ups."""
     settled = {lookup.host: lookup for lookup in ctx.resolver.settle()}
@@ -125,6 +119,8 @@ def crash_report(
     options: RunOptions, exc: BaseException, steps: Sequence[Step] = PULL_STEPS
 ) -> Report:
     """A report for a crash outside any probe (setting up the run): step 1 fails internally."""
+    from acrdiag.model import Report, Support, ToolInfo
+
     record = StepRecord(
         steps[0].id,
         1,
@@ -149,7 +145,7 @@ def crash_report(
         duration_s=0.0,
         verdict=_verdict(results, None),
         support=Support(),
-        steps=results,
+        steps=to_results(results),
     )
     return scrub(report, secrets)
 
@@ -162,6 +158,8 @@ def bad_input_report(
 ) -> Report:
     """The report of a run that never started: bad input (exit 2), or stopped while its
     options were read (a credential helper running): no step run."""
+    from acrdiag.model import Report, Support, Target, ToolInfo, Verdict
+
     summary = f"not run: {message}"
     cause, code = Cause.BAD_INPUT, int(ExitCode.USAGE)
     if stop is not None:
@@ -176,7 +174,7 @@ def bad_input_report(
         duration_s=0.0,
         verdict=verdict,
         support=Support(),
-        steps=rows,
+        steps=to_results(rows),
     )
     return scrub(report, set())
 
@@ -186,6 +184,8 @@ def refused_report(
 ) -> Report:
     """The runtime refuses the pull before any request (registries.conf blocks the registry):
     step 1 fails with ``cause`` and nothing is sent, as nothing would be."""
+    from acrdiag.model import Report, Support, ToolInfo
+
     record = StepRecord(steps[0].id, 1, hints=["the runtime's configuration decides this"])
     first = _result(record, Status.FAIL, cause, why, 0.0, _Scrubber(set()))
     results = [first, *_skipped_after(steps, first)]
@@ -196,16 +196,16 @@ def refused_report(
         duration_s=0.0,
         verdict=_verdict(results, None),
         support=Support(),
-        steps=results,
+        steps=to_results(results),
     )
     return scrub(report, set())
 
 
 def _run_steps(
     ctx: RunContext, steps: Sequence[Step]
-) -> tuple[list[StepResult], KeyboardInterrupt | None]:
+) -> tuple[list[Row], KeyboardInterrupt | None]:
     """The rows, and the Ctrl-C or SIGTERM that stopped the run, if one did."""
-    results: list[StepResult] = []
+    results: list[Row] = []
     for number, step in enumerate(steps, 1):
         try:
             result = _run_one(ctx, step, number)
@@ -226,19 +226,17 @@ def _run_steps(
     return results, None
 
 
-def _run_one(ctx: RunContext, step: Step, number: int) -> StepResult:
+def _run_one(ctx: RunContext, step: Step, number: int) -> Row:
     record = StepRecord(step.id, number)
     ctx.step = record
     ctx.session.recorder = record
     try:
         return _guarded(ctx, record, step.probe)
     finally:
-        ctx.request_ids += [
-            RequestId(step=step.id, header=h, value=v) for h, v in record.request_ids
-        ]
+        ctx.request_ids += [(step.id, h, v) for h, v in record.request_ids]
 
 
-def _guarded(ctx: RunContext, record: StepRecord, probe: Probe) -> StepResult:
+def _guarded(ctx: RunContext, record: StepRecord, probe: Probe) -> Row:
     started = time.monotonic()
     try:
         ctx.session.deadline.check()
@@ -276,7 +274,7 @@ def _as_failure(ctx: RunContext, record: StepRecord, exc: Exception) -> StepFail
 
 def _failed(
     record: StepRecord, failed: StepFailed, elapsed: float, clean: Callable[[str], str]
-) -> StepResult:
+) -> Row:
     record.evidence.update(failed.evidence)
     for hint in failed.hints:
         record.hint(hint)
@@ -290,14 +288,14 @@ def _result(
     summary: str,
     elapsed: float,
     clean: Callable[[str], str],
-) -> StepResult:
+) -> Row:
     """The step's row, redacted and bounded: server text cannot make it huge, slow or deep."""
     evidence = dict(record.evidence)
     if record.warnings:
         evidence["warnings"] = [message for _, message in record.warnings]
     if record.requests:
         evidence["requests"] = record.requests
-    return StepResult(
+    return Row(
         id=record.id,
         number=record.number,
         status=status,
@@ -307,22 +305,19 @@ def _result(
         hints=[shorten(clean(hint), MAX_SUMMARY) for hint in record.hints[:MAX_ITEMS]],
         duration_s=round(elapsed, 4),
         phases_s={k: round(v, 4) for k, v in record.phases.items()},
-        warnings=[
-            StepWarning(cause=c, message=shorten(clean(m), MAX_SUMMARY))
-            for c, m in record.warnings[:MAX_ITEMS]
-        ],
+        warnings=[(c, shorten(clean(m), MAX_SUMMARY)) for c, m in record.warnings[:MAX_ITEMS]],
     )
 
 
-def _skipped_after(steps: Sequence[Step], failed: StepResult) -> list[StepResult]:
+def _skipped_after(steps: Sequence[Step], failed: Row) -> list[Row]:
     """Rows for the steps after the failed one."""
     summary = f"skipped: step {failed.number} ({failed.id.value}) failed"
     return _skipped_rows(steps, summary, after=failed.number)
 
 
-def _skipped_rows(steps: Sequence[Step], summary: str, after: int = 0) -> list[StepResult]:
+def _skipped_rows(steps: Sequence[Step], summary: str, after: int = 0) -> list[Row]:
     return [
-        StepResult(id=step.id, number=number, status=Status.SKIPPED, summary=summary)
+        Row(id=step.id, number=number, status=Status.SKIPPED, summary=summary)
         for number, step in enumerate(steps, 1)
         if number > after
     ]
@@ -348,11 +343,14 @@ def _crash_evidence(exc: BaseException) -> dict[str, Any]:
 
 def _report(
     ctx: RunContext,
-    steps: list[StepResult],
+    steps: list[Row],
     started_at: datetime,
     duration: float,
     stop: KeyboardInterrupt | None,
 ) -> Report:
+    from acrdiag.model import Environment, Report, ToolInfo
+    from acrdiag.support import support_block
+
     report = Report(
         tool=ToolInfo(version=__version__),
         target=_target_of(ctx.options),
@@ -362,13 +360,15 @@ def _report(
         support=support_block(
             ctx.profile, ctx.facts.redirect, ctx.request_ids, ctx.facts.image_platform
         ),
-        environment=ctx.environment,
-        steps=steps,
+        environment=Environment(**asdict(ctx.environment)),
+        steps=to_results(steps),
     )
     return scrub(report, ctx.secrets)
 
 
 def _target_of(options: RunOptions) -> Target:
+    from acrdiag.model import Target
+
     ref = options.image or options.reference  # the image as the user named it
     return Target(
         reference=ref.given,
@@ -381,7 +381,9 @@ def _target_of(options: RunOptions) -> Target:
     )
 
 
-def _verdict(steps: list[StepResult], stop: KeyboardInterrupt | None) -> Verdict:
+def _verdict(steps: list[Row], stop: KeyboardInterrupt | None) -> Verdict:
+    from acrdiag.model import Verdict
+
     failed = next((s for s in steps if s.status is Status.FAIL), None)
     if failed is None:
         warned = [s for s in steps if s.status is Status.WARN]
@@ -408,6 +410,8 @@ def _verdict(steps: list[StepResult], stop: KeyboardInterrupt | None) -> Verdict
 
 def scrub(report: Report, secrets: set[str]) -> Report:
     """Last line of defence: no secret survives into any output, whatever a probe recorded."""
+    from acrdiag.model import Report
+
     data = _scrub_value(report.model_dump(mode="json"), _Scrubber(secrets))
     return Report.model_validate(data)
 

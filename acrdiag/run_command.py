@@ -41,10 +41,9 @@ def execute(
             raise
         if on_options is not None:
             on_options(prepared)
-        # The engine, httpx and pydantic: imported once the input is known good.
+        # The engine and httpx: imported once the input is known good (the report's models
+        # import beside the steps, see engine.py).
         from acrdiag.engine import Interrupted
-        from acrdiag.explain import explain_report
-        from acrdiag.outputs import emit
         from acrdiag.runner import run_prepared
         from acrdiag.steps import PULL_STEPS
 
@@ -52,6 +51,9 @@ def execute(
             report = run_prepared(prepared, steps or PULL_STEPS)
         except Interrupted as stop:
             report = stop.report
+    from acrdiag.explain import explain_report
+    from acrdiag.outputs import emit
+
     report = explain_report(report, lang)
     emit(report, args.output, args.output_format, env)
     return report.verdict.exit_code

@@ -4,14 +4,15 @@ hosts, Ctrl-C carried out as a partial report, a crash as an internal_error repo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from acrdiag.deadline import Deadline
 from acrdiag.engine import Interrupted, crash_report, diagnose
-from acrdiag.fallback import diagnose_plan
-from acrdiag.host_options import pull_plan
-from acrdiag.model import Report
 from acrdiag.options import PreparedRun
 from acrdiag.steps import PULL_STEPS, Step
+
+if TYPE_CHECKING:
+    from acrdiag.model import Report
 
 
 def run_prepared(
@@ -34,6 +35,10 @@ def _diagnose(prepared: PreparedRun, steps: Sequence[Step], deadline: Deadline |
     if view is None or view.plan is None:
         report = diagnose(prepared.options, steps, deadline)
         return report if view is None else report.model_copy(update={"runtime": view.info})
+    # The runtime's hosts, one after another (imported only when a runtime has hosts).
+    from acrdiag.fallback import diagnose_plan
+    from acrdiag.host_options import pull_plan
+
     return diagnose_plan(
         pull_plan(prepared.options, view, prepared.tls_for, prepared.credential_for),
         steps,

@@ -6,6 +6,7 @@ challenge name the one, the blob redirect the other.
 
 from __future__ import annotations
 
+from acrdiag.kinds import StepId
 from acrdiag.model import RequestId, Support
 from acrdiag.registry.profiles import RegistryProfile
 from acrdiag.registry.storage import StorageLocation
@@ -14,9 +15,10 @@ from acrdiag.registry.storage import StorageLocation
 def support_block(
     profile: RegistryProfile,
     redirect: StorageLocation | None,
-    request_ids: list[RequestId],
+    request_ids: list[tuple[StepId, str, str]],
     image_platform: str | None = None,
 ) -> Support:
+    """``request_ids``: (step, header, value) in the order the run met them."""
     support = Support(
         registry_kind=profile.kind,
         image_platform=image_platform,
@@ -24,7 +26,7 @@ def support_block(
         instance_name=profile.instance_name,
         region=profile.region,
         endpoint_type=profile.endpoint_type,
-        request_ids=request_ids,
+        request_ids=[RequestId(step=s, header=h, value=v) for s, h, v in request_ids],
     )
     if redirect is None:
         return support

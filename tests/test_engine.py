@@ -108,7 +108,7 @@ def test_scrub_hides_secrets_everywhere_but_never_corrupts_codes() -> None:
     from datetime import UTC, datetime
 
     from acrdiag.causes import Cause
-    from acrdiag.model import Report, Status, StepResult, Target, ToolInfo, Verdict
+    from acrdiag.model import Report, Status, StepResult, Support, Target, ToolInfo, Verdict
 
     step = StepResult(
         id=StepId.BLOB_FETCH,
@@ -125,7 +125,7 @@ def test_scrub_hides_secrets_everywhere_but_never_corrupts_codes() -> None:
         started_at=datetime.now(UTC),
         duration_s=0,
         verdict=Verdict(status="fail", summary="s", exit_code=17),
-        support=engine.Support(),
+        support=Support(),
         steps=[step],
     )
     scrubbed = engine.scrub(report, {"eyJlongsecretvalue12", "Xy7_", "host"}).steps[0]
