@@ -7,7 +7,11 @@ string in it has passed the redactor.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import re
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -49,6 +53,7 @@ def diagnose(
 ) -> Report:
     """Run the steps in order against ``options.reference``; never raises except Interrupted.
     ``deadline``: the caller's, to end the run from outside (cancel()); else --deadline."""
+    _import_report_models_aside()
     started_at = options.now()
     started = time.monotonic()
     deadline = deadline or Deadline(options.deadline)
@@ -90,6 +95,21 @@ def _settle_dns(ctx: RunContext, results: list[Row]) -> None:
             fresh = settled[shown["host"]].evidence()
             added = {k: v for k, v in shown.items() if k not in fresh}  # e.g. address classes
             result.evidence["dns"] = bound_evidence({**fresh, **added}, clean)
+
+
+def _import_report_models_aside() -> None:
+    """The report's pydantic models (about 0.13 s to import and build) are first needed when
+    the report is built: they are imported beside the steps, which mostly wait on the
+    network. Whoever needs them first waits on Python's import lock, so they are whole."""
+    if "acrdiag.support" in sys.modules:
+        return  # imported already (check, serve, a second host)
+    threading.Thread(target=_import_quietly, args=("acrdiag.support",), daemon=True).start()
+
+
+def _import_quietly(name: str) -> None:
+    # A failure here is the main thread's to meet (and report) when it imports the same.
+    with contextlib.suppress(Exception):
+        importlib.import_module(name)
 
 
 _SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|key|password", re.IGNORECASE)

@@ -23,7 +23,7 @@ SCHEMA_VERSION = 2
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_enum_values=False, defer_build=True)
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
 
 
 class Explanation(_Model):
