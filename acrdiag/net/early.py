@@ -11,6 +11,7 @@ Nothing here changes a verdict: a failed early connect is reported as the run's 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -139,7 +140,14 @@ def begin_run(options: RunOptions, direct: bool) -> None:
     """Starts step 1's look-up of the registry (and, if ``direct``, its connection), as step
     1 will make them: not through a proxy (the proxy resolves the name), not with
     --nameserver (dnspython asks, in step 1). ``direct``: no runtime's mirror comes first
-    (--runtime none). Call it once the input is checked: bad input touches no network."""
+    (--runtime none). Call it once the input is checked: bad input touches no network.
+    Never raises: what it cannot start, step 1 does itself (and reports)."""
+    # e.g. a proxy variable Go would reject: step 1 meets it, and says so
+    with contextlib.suppress(ValueError, OSError, RuntimeError):
+        _begin(options, direct)
+
+
+def _begin(options: RunOptions, direct: bool) -> None:
     if options.nameservers:
         return
     ref = options.reference
