@@ -32,7 +32,7 @@ from acrdiag.net.errors import NetFailure
 from acrdiag.probes.base import Probe, StepFailed, net_failed
 from acrdiag.redact import REDACTED, redact_known, redact_patterns, secret_forms
 from acrdiag.step_rows import Row, to_results
-from acrdiag.steps import PULL_STEPS, Step
+from acrdiag.steps import LATER_PROBES, PULL_STEPS, Step
 from acrdiag.stopping import Terminated
 from acrdiag.wiring import wire
 
@@ -98,18 +98,20 @@ def _settle_dns(ctx: RunContext, results: list[Row]) -> None:
 
 
 def _import_report_models_aside() -> None:
-    """The report's pydantic models (about 0.13 s to import and build) are first needed when
-    the report is built: they are imported beside the steps, which mostly wait on the
-    network. Whoever needs them first waits on Python's import lock, so they are whole."""
-    if "acrdiag.support" in sys.modules:
+    """Steps 2 to 7 and the report's pydantic models (about 0.13 s to import and build) are
+    not needed for the first request: they are imported beside the steps, which mostly wait
+    on the network. Whoever needs one first waits on Python's import lock, so it is whole."""
+    later = [*LATER_PROBES, "acrdiag.support"]  # in the order the run needs them
+    if all(name in sys.modules for name in later):
         return  # imported already (check, serve, a second host)
-    threading.Thread(target=_import_quietly, args=("acrdiag.support",), daemon=True).start()
+    threading.Thread(target=_import_quietly, args=(later,), daemon=True).start()
 
 
-def _import_quietly(name: str) -> None:
+def _import_quietly(names: list[str]) -> None:
     # A failure here is the main thread's to meet (and report) when it imports the same.
-    with contextlib.suppress(Exception):
-        importlib.import_module(name)
+    for name in names:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
 
 
 _SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|key|password", re.IGNORECASE)

@@ -6,19 +6,16 @@ The engine takes the list as a parameter, so a test can run its own.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from acrdiag.kinds import StepId
-from acrdiag.probes import (
-    auth_endpoint,
-    blob_fetch,
-    challenge,
-    manifest,
-    oss_resolution,
-    reachability,
-    token_scope,
-)
+from acrdiag.probes import reachability
 from acrdiag.probes.base import Probe
+
+if TYPE_CHECKING:
+    from acrdiag.context import RunContext
 
 
 @dataclass(frozen=True)
@@ -27,12 +24,31 @@ class Step:
     probe: Probe
 
 
+# Steps 2 to 7's modules (and the registry parsers they use) are imported when step 1
+# starts, beside its network waits (engine.py), not before the first request.
+_LATER = {
+    StepId.CHALLENGE: "acrdiag.probes.challenge",
+    StepId.AUTH_ENDPOINT: "acrdiag.probes.auth_endpoint",
+    StepId.TOKEN_SCOPE: "acrdiag.probes.token_scope",
+    StepId.MANIFEST: "acrdiag.probes.manifest",
+    StepId.OSS_RESOLUTION: "acrdiag.probes.oss_resolution",
+    StepId.BLOB_FETCH: "acrdiag.probes.blob_fetch",
+}
+LATER_PROBES = tuple(_LATER.values())
+
+
+def _imported(module: str) -> Probe:
+    """The ``run`` of ``module``, imported when the step runs if not already."""
+
+    def run(ctx: RunContext) -> str:
+        probe: Probe = importlib.import_module(module).run
+        return probe(ctx)
+
+    run.__qualname__ = f"{module}.run"
+    return run
+
+
 PULL_STEPS: tuple[Step, ...] = (
     Step(StepId.REACHABILITY, reachability.run),
-    Step(StepId.CHALLENGE, challenge.run),
-    Step(StepId.AUTH_ENDPOINT, auth_endpoint.run),
-    Step(StepId.TOKEN_SCOPE, token_scope.run),
-    Step(StepId.MANIFEST, manifest.run),
-    Step(StepId.OSS_RESOLUTION, oss_resolution.run),
-    Step(StepId.BLOB_FETCH, blob_fetch.run),
+    *(Step(step, _imported(module)) for step, module in _LATER.items()),
 )
