@@ -130,6 +130,8 @@ def diagnose(
     result = lab.acrdiag(*argv, env=env, input=stdin, timeout=DEADLINE + 15)
     elapsed = time.monotonic() - started
     wall_end = time.time()
+    # Servers log a request after answering it: let their logs catch up with the run.
+    reached = _settled(lambda: lab.signatures_in_storage_log() - signed_before)
 
     secrets = lab_secrets(lab, password, user)
     for token in lab.issued_tokens()[tokens_before:]:
@@ -138,7 +140,6 @@ def diagnose(
     signatures = lab.storage_signatures(wall_start - 1, wall_end + 1)
     # The computed signatures must cover the ones that reached storage, or the leak check
     # below would pass for the wrong reason.
-    reached = lab.signatures_in_storage_log() - signed_before
     assert reached <= signatures.keys(), "lab.storage_signatures() no longer matches the registry"
     secrets.update({sig: f"storage URL signature of {what}" for sig, what in signatures.items()})
 
@@ -158,6 +159,19 @@ def diagnose(
         run.report = json.loads(result.stdout)
     assert_no_secrets(run)
     return run
+
+
+def _settled(read: Callable[[], set[str]]) -> set[str]:
+    """What a server log shows once it stops growing: moto writes a request's line after the
+    response, and acrdiag may exit before it does (a bounded wait, 2 s at most)."""
+    seen, stable_since = read(), time.monotonic()
+    deadline = stable_since + 2.0
+    while time.monotonic() < deadline and time.monotonic() - stable_since < 0.2:
+        time.sleep(0.05)
+        now = read()
+        if now != seen:
+            seen, stable_since = now, time.monotonic()
+    return seen
 
 
 def assert_no_secrets(run: Run) -> None:
