@@ -4,6 +4,7 @@ read never waits for more than what has already arrived."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
 import ssl
@@ -11,12 +12,14 @@ import threading
 import time
 
 import httpcore
+import pytest
 
 from acrdiag.deadline import Deadline
 from acrdiag.net.connections import TracingBackend
 from acrdiag.net.dns import HostResolver
 from tests.support.pki import Issued, TestPki
 from tests.support.servers import raw_server, read_request
+from tests.support.world import REGISTRY
 
 RECORD = 16 * 1024  # what one TLS record carries at most
 
@@ -91,3 +94,55 @@ def test_end_of_stream_inside_joined_reads_is_still_seen(pki: TestPki, server_ce
         done.wait(2)
         time.sleep(0.1)
         assert b"".join(response.iter_stream()) == body
+
+
+def test_a_large_body_through_an_https_proxy_arrives_intact(
+    pki: TestPki, server_cert: Issued, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TLS inside the proxy's TLS: what waits at the socket is the proxy's, still encrypted
+    for the registry, and must not be joined into the registry's plaintext."""
+    import httpcore._sync.connection as pool_connection
+
+    from acrdiag.net.proxy import ProxyConfig
+    from acrdiag.net.session import HttpSession
+    from acrdiag.net.tls import Trust
+
+    body = bytes(range(256)) * (4 * 1024 * 4)  # 4 MiB
+    client = ssl.create_default_context(cafile=str(pki.ca_file))
+    monkeypatch.setattr(pool_connection, "default_ssl_context", lambda: client)  # the proxy's
+
+    def origin(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+
+    with raw_server(origin, server_cert) as origin_port:
+
+        def proxy(conn: socket.socket) -> None:
+            read_request(conn)
+            upstream = socket.create_connection(("127.0.0.1", origin_port))
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            threading.Thread(target=pipe, args=(upstream, conn), daemon=True).start()
+            pipe(conn, upstream)
+
+        with raw_server(proxy, server_cert) as proxy_port:
+            deadline = Deadline(30)
+            session = HttpSession(
+                trust=Trust(client, "test CA", True),
+                resolver=HostResolver([], 10, deadline),
+                proxies=ProxyConfig.given(f"https://localhost:{proxy_port}"),
+                timeout=10,
+                deadline=deadline,
+            )
+            try:
+                # Not a loopback name: Go's rules never proxy those.
+                url = f"https://{REGISTRY}:{origin_port}/v2/"
+                answer = session.fetch(url, max_body=8 << 20)
+            finally:
+                session.close()
+    assert answer.status == 200
+    assert hashlib.sha256(answer.body).digest() == hashlib.sha256(body).digest()

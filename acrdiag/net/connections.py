@@ -158,7 +158,9 @@ class TracingStream(httpcore.NetworkStream):
         # A TLS read returns one record (16 KiB) however much has arrived; each read costs
         # a trip through h11, httpcore and httpx. Take what is already here, up to max_bytes:
         # a large blob then streams in a quarter of the reads (about twice as fast).
-        sock = self._inner.get_extra_info("socket")
+        # Only over a socket of its own: through an https proxy (TLS in TLS) the socket is
+        # the proxy's, and what waits there is still encrypted for the registry.
+        sock = self._inner.get_extra_info("socket") if type(self._inner) is SyncStream else None
         parts = [data]
         got = len(data)
         while got < max_bytes and sock is not None and _waiting(sock):
