@@ -75,7 +75,10 @@ def diagnose(
         ctx.environment.trust = trust.description
         ctx.environment.credentials = options.credential.source
         results, stop = _run_steps(ctx, steps)
-        _settle_dns(ctx, results)
+        try:
+            _settle_dns(ctx, results)
+        except KeyboardInterrupt as late:  # Ctrl-C or SIGTERM in the last wait: still a report
+            stop = stop or late
     report = _report(ctx, results, started_at, time.monotonic() - started, stop)
     if stop is not None:
         raise Interrupted(report)

@@ -159,3 +159,22 @@ def test_a_failure_skips_the_steps_of_the_list_given(world: World) -> None:
     result = world.run_steps(world.ref("ns/app:1.0"), steps)
     assert result.code == 12
     assert [s["status"] for s in result.report["steps"]] == ["pass", "fail", "skipped"]
+
+
+def test_a_stop_while_the_dns_comparison_settles_still_writes_the_report(
+    world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """SIGTERM (cron's timeout, systemd) in the run's last wait, after every step finished:
+    the report is still written, with the verdict the steps reached."""
+    from acrdiag.stopping import Terminated
+
+    def stopped(ctx: object, rows: object) -> None:
+        raise Terminated()
+
+    monkeypatch.setattr(engine, "_settle_dns", stopped)
+    world.healthy()
+    output = tmp_path / "report.json"
+    result = world.run(world.ref("ns/app:1.0"), "--output", str(output))
+    report = json.loads(output.read_text())
+    assert result.code == report["verdict"]["exit_code"] == 0
+    assert [s["status"] for s in report["steps"]] == ["pass"] * 7

@@ -347,7 +347,7 @@ def _system_failure(
     host: str, system: SystemLookup, dns_addresses: list[str], errors: dict[str, str]
 ) -> tuple[Cause, str]:
     said = system.error or "no answer in time"
-    if system.is_alive():
+    if not system.answered.is_set():  # its thread may still be ending after it answered
         return Cause.DNS_TIMEOUT, f"the system resolver did not answer for {host} in time"
     if dns_addresses:
         return Cause.DNS_ERROR, (
