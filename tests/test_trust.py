@@ -148,3 +148,29 @@ def test_a_rejected_certificate_shows_the_chain_the_server_presents(
     chain = failed["evidence"]["presented_chain"]
     assert [c["issuer"] for c in chain] == ["CN=acrdiag unit-test CA"] * 2
     assert chain[1]["subject"] == "CN=acrdiag unit-test CA"
+
+
+def test_one_trust_context_per_set_of_files_until_a_file_changes(
+    tmp_path: Path, pki: TestPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`check` and `serve` load the system store once, yet see a renewed CA or an updated
+    system store (update-ca-certificates) on their next diagnosis."""
+    import os
+
+    from acrdiag.net.cert_dirs import TlsFiles
+    from acrdiag.net.tls import build_trust
+
+    store = tmp_path / "system.pem"
+    shutil.copy(pki.ca_file, store)
+    monkeypatch.setenv("SSL_CERT_FILE", str(store))
+    ca = tmp_path / "extra.crt"
+    shutil.copy(pki.ca_file, ca)
+    files = TlsFiles(cas=(ca,))
+    first = build_trust(files, insecure=False).context
+    assert build_trust(files, insecure=False).context is first
+    assert build_trust(files, insecure=True).context is not first
+    os.utime(ca, ns=(1, 1))  # the CA file replaced
+    renewed = build_trust(files, insecure=False).context
+    assert renewed is not first
+    store.write_text(store.read_text() + "\n")  # the system store updated
+    assert build_trust(files, insecure=False).context is not renewed

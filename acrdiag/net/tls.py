@@ -36,19 +36,27 @@ def build_trust(files: TlsFiles, insecure: bool, insecure_why: str = "--insecure
 
 _contexts: dict[tuple[object, ...], ssl.SSLContext] = {}
 _contexts_lock = threading.Lock()
+MAX_CONTEXTS = 16
 
 
 def _shared_context(files: TlsFiles, insecure: bool) -> ssl.SSLContext:
     """One context per set of trust files in a process: loading the system store costs
     about 25 ms, and `check` and `serve` would pay it for every target and every host.
-    Keyed by each file's size and mtime, so a renewed CA or client certificate is read."""
-    paths = [*files.cas, *(files.client or ())]
+    Keyed by each file's size and mtime, the system store's included, so a renewed CA or
+    client certificate is read; the oldest of more than MAX_CONTEXTS is dropped."""
+    paths = [*_system_store_paths(), *files.cas, *(files.client or ())]
     key = (insecure, *((str(p), *_stamp(p)) for p in paths if p is not None))
     with _contexts_lock:
-        context = _contexts.get(key)
-        if context is None:
-            context = _contexts[key] = _new_context(files, insecure)
+        context = _contexts.pop(key, None) or _new_context(files, insecure)
+        _contexts[key] = context  # the newest last
+        while len(_contexts) > MAX_CONTEXTS:
+            del _contexts[next(iter(_contexts))]
         return context
+
+
+def _system_store_paths() -> list[Path]:
+    paths = ssl.get_default_verify_paths()
+    return [Path(p) for p in (paths.cafile, paths.capath) if p]
 
 
 def _stamp(path: Path) -> tuple[int, int]:
