@@ -156,3 +156,43 @@ def test_the_registry_name_is_looked_up_once(monkeypatch: pytest.MonkeyPatch) ->
     lookup = HostResolver([], 5, Deadline(10)).lookup("registry.example.com")
     assert lookup.addresses == ["127.0.0.1"]
     assert asked == ["registry.example.com"]
+
+
+def test_an_early_connect_s_time_is_not_taken_off_the_first_byte(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The connect ran before the request's clock started: its time shows as the
+    connection's tcp_s, and the request's time to first byte stays the server's."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from acrdiag.net import early
+
+    class Registry(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    real = socket.create_connection
+
+    def slow(*args: Any, **kwargs: Any) -> socket.socket:
+        time.sleep(0.3)  # a connect across the world
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(early.socket, "create_connection", slow)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        argv = ["run", f"127.0.0.1:{server.server_port}/ns/app:1.0", "--runtime", "none"]
+        result = invoke([*argv, "--plain-http", "--format", "json", "--deadline", "10"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    step = json.loads(result.stdout)["steps"][0]
+    assert step["evidence"]["connection"]["tcp_s"] >= 0.3
+    assert all(r["ttfb_s"] >= 0 for r in step["evidence"]["requests"])

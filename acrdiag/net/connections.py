@@ -103,9 +103,12 @@ class TracingBackend(httpcore.NetworkBackend):
                 )
                 failure = type(exc)(AddressFailed(address, port, original))
                 continue
-            elapsed = early[1] if early else time.monotonic() - started
-            self.record("tcp", elapsed)
-            return TracingStream(stream, ConnectionInfo(host, port, address, elapsed), self)
+            waited = time.monotonic() - started
+            # The phase is what this request waited (time to first byte leaves it out); the
+            # evidence is the connect's own time, early or not.
+            self.record("tcp", waited)
+            tcp_s = early[1] if early else waited
+            return TracingStream(stream, ConnectionInfo(host, port, address, tcp_s), self)
         assert failure is not None  # a successful lookup has at least one address
         raise failure
 
