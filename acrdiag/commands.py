@@ -303,7 +303,12 @@ def run(
     env = context.obj if isinstance(context.obj, Env) else None
 
     def early(prepared: PreparedRun) -> None:  # input checked: step 1's first work begins
-        begin_run(prepared.options, direct=prepared.view is None)
+        view = prepared.view
+        if view is not None and view.plan is not None and view.plan.blocked is not None:
+            return  # the runtime refuses the registry: nothing is sent, nothing looked up
+        # docker refuses a registry whose certs.d is broken before any request
+        direct = view is None and not prepared.options.tls_files.problems
+        begin_run(prepared.options, direct=direct)
 
     raise typer.Exit(execute(args, env=env, on_options=early))
 

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -196,3 +197,31 @@ def test_an_early_connect_s_time_is_not_taken_off_the_first_byte(
     step = json.loads(result.stdout)["steps"][0]
     assert step["evidence"]["connection"]["tcp_s"] >= 0.3
     assert all(r["ttfb_s"] >= 0 for r in step["evidence"]["requests"])
+
+
+def test_a_look_up_that_answers_after_the_run_ended_opens_nothing(
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = listener.getsockname()[1]
+
+    def late(host: str, *args: object, **kwargs: object) -> object:
+        time.sleep(0.3)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", late)
+    _begin(f"registry.example.com:{port}/ns/app:1.0")
+    EARLY.discard()  # the run ended (it failed early, say) before the name was found
+    listener.settimeout(0.8)
+    with pytest.raises(TimeoutError):
+        listener.accept()
+
+
+def test_a_registry_the_runtime_blocks_is_not_looked_up(lookups: list[str], tmp_path: Path) -> None:
+    """registries.conf `blocked`: the report says nothing is sent, and nothing is."""
+    conf = tmp_path / "registries.conf"
+    conf.write_text('[[registry]]\nprefix = "blocked.example.com"\nblocked = true\n')
+    argv = ["run", "blocked.example.com/ns/app:1.0", "--runtime", "podman"]
+    result = invoke([*argv, "--runtime-config", str(conf), "--format", "json"])
+    assert json.loads(result.stdout)["steps"][0]["cause"] == "registry_blocked"
+    time.sleep(0.2)
+    assert lookups == []

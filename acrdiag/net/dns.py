@@ -9,6 +9,7 @@ Every host is looked up once per run; connections reuse the answer.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -220,7 +221,8 @@ class _DnsQuery(threading.Thread):
 
 class SystemLookup(threading.Thread):
     """getaddrinfo has no timeout of its own, so it runs aside and is abandoned when late.
-    ``then`` runs in the same thread once it answered (net/early.py connects there)."""
+    ``then`` runs in the same thread as it answers, before anyone sees the answer (net/early.py
+    registers its connect there); it must not block."""
 
     def __init__(self, host: str, then: Callable[[SystemLookup], None] | None = None) -> None:
         super().__init__(daemon=True, name=f"getaddrinfo {host}")
@@ -241,9 +243,10 @@ class SystemLookup(threading.Thread):
             self._resolve()
         finally:
             self.seconds = time.monotonic() - started
+            if self._then is not None:
+                with contextlib.suppress(Exception):  # optional work (net/early.py)
+                    self._then(self)  # before the answer is seen: it must not block
             self.answered.set()
-        if self._then is not None:
-            self._then(self)
 
     def _resolve(self) -> None:
         try:

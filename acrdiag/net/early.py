@@ -56,6 +56,7 @@ class _Early:
         self._context: ssl.SSLContext | None = None
         self._lookups: dict[str, SystemLookup] = {}
         self._connects: dict[tuple[str, int], EarlyConnect] = {}
+        self._generation = 0  # one per run: work of a run that ended is not started late
 
     def start(self, host: str | None, port: int, connect: bool, timeout: float) -> None:
         """The CA store, and ``host`` looked up (and connected to on ``port`` if
@@ -66,7 +67,8 @@ class _Early:
                 self._store.start()
         if host is None:
             return
-        then = (lambda found: self._connect(found, port, timeout)) if connect else None
+        generation = self._generation
+        then = (lambda found: self._connect(found, port, timeout, generation)) if connect else None
         lookup = SystemLookup(host, then)
         with self._lock:
             self._lookups[host] = lookup
@@ -81,13 +83,17 @@ class _Early:
     def _load_store(self) -> None:
         self._context = ssl.create_default_context()
 
-    def _connect(self, found: SystemLookup, port: int, timeout: float) -> None:
+    def _connect(self, found: SystemLookup, port: int, timeout: float, generation: int) -> None:
+        """Runs as the look-up answers, before the run can see the answer: the attempt is
+        registered first, so the run finds it rather than opening a second connection."""
         if not found.addresses:
             return
         attempt = EarlyConnect(found.addresses[0], port, timeout)
         with self._lock:
+            if generation != self._generation:
+                return  # that run has ended
             self._connects[(attempt.address, port)] = attempt
-        attempt.run()
+        threading.Thread(target=attempt.run, daemon=True, name="early connect").start()
 
     def system_store(self, wait: float) -> ssl.SSLContext | None:
         """The default context with the system store loaded, once; None if not started."""
@@ -129,6 +135,7 @@ class _Early:
         with self._lock:
             left, self._connects = list(self._connects.values()), {}
             self._lookups.clear()
+            self._generation += 1
         for attempt in left:
             self._abandon(attempt)
 
