@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from acrdiag.auth import ANONYMOUS, Credential
 from acrdiag.env import utc_now
 from acrdiag.net.cert_dirs import TlsFiles
+from acrdiag.net.proxy import ProxyConfig
 
 if TYPE_CHECKING:
     from acrdiag.reference import ImageReference, Platform
@@ -49,3 +50,9 @@ class RunOptions:
     # True an insecure registry of the runtime's, False a runtime that never falls back.
     http_fallback: bool | None = None
     insecure_why: str = "--insecure"  # what turned verification off, for the report
+
+    def proxy_config(self) -> ProxyConfig:
+        """--proxy, --no-proxy, or the environment's variables by Go's rules."""
+        if self.proxy is None:
+            return ProxyConfig.from_environ(self.environ)
+        return ProxyConfig.given(self.proxy or None)

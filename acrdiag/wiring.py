@@ -26,10 +26,7 @@ class Wiring:
 
 def wire(options: RunOptions, deadline: Deadline) -> Wiring:
     trust = build_trust(options.tls_files, options.insecure, options.insecure_why)
-    if options.proxy is None:
-        proxies = ProxyConfig.from_environ(options.environ)
-    else:
-        proxies = ProxyConfig.given(options.proxy or None)
+    proxies = options.proxy_config()
     resolver = HostResolver(options.nameservers, options.timeout, deadline)
     session = HttpSession(
         trust=trust,

@@ -84,6 +84,11 @@ def parse_nameserver(text: str) -> tuple[str, int]:
     return host, port
 
 
+def host_key(host: str) -> str:
+    """A host as look-ups are kept: no brackets, no final dot, lower case."""
+    return host.strip("[]").rstrip(".").lower()
+
+
 def is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -119,7 +124,7 @@ class HostResolver:
         return f"{_SYSTEM}, compared with the DNS servers in /etc/resolv.conf"
 
     def lookup(self, host: str) -> Lookup:
-        host = host.strip("[]").rstrip(".").lower()
+        host = host_key(host)
         if host in self._cache:
             return self._cache[host]
         started = time.monotonic()
@@ -155,7 +160,7 @@ class HostResolver:
             system = SystemLookup(host)
             system.start()
         direct.start()
-        system.wait(budget)
+        system.answered.wait(budget)
         if system.addresses:
             lookup = self._answered(host, system.addresses, direct)
             lookup.duration_s = system.seconds  # its own time, even when it ran early
@@ -233,9 +238,6 @@ class SystemLookup(threading.Thread):
         self.seconds = 0.0
         self.answered = threading.Event()
         self._then = then
-
-    def wait(self, budget: float) -> None:
-        self.answered.wait(budget)
 
     def run(self) -> None:
         started = time.monotonic()

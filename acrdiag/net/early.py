@@ -19,8 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from acrdiag.net.dns import SystemLookup, is_ip_literal
-from acrdiag.net.proxy import ProxyConfig
+from acrdiag.net.dns import SystemLookup, host_key, is_ip_literal
 
 if TYPE_CHECKING:
     from acrdiag.run_options import RunOptions
@@ -58,15 +57,15 @@ class _Early:
         self._connects: dict[tuple[str, int], EarlyConnect] = {}
         self._generation = 0  # one per run: work of a run that ended is not started late
 
-    def start(self, host: str | None, port: int, connect: bool, timeout: float) -> None:
-        """The CA store, and ``host`` looked up (and connected to on ``port`` if
-        ``connect``); ``host`` None: the store only. The store is loaded once."""
+    def load_store(self) -> None:
+        """The system CA store, loading in a thread unless it is loaded or loading."""
         with self._lock:
             if self._store is None and self._context is None:
                 self._store = threading.Thread(target=self._load_store, daemon=True)
                 self._store.start()
-        if host is None:
-            return
+
+    def start(self, host: str, port: int, connect: bool, timeout: float) -> None:
+        """``host`` looked up, and connected to on ``port`` if ``connect``."""
         generation = self._generation
         then = (lambda found: self._connect(found, port, timeout, generation)) if connect else None
         lookup = SystemLookup(host, then)
@@ -75,10 +74,7 @@ class _Early:
         lookup.start()
 
     def connect_literal(self, address: str, port: int, timeout: float) -> None:
-        attempt = EarlyConnect(address, port, timeout)
-        with self._lock:
-            self._connects[(address, port)] = attempt
-        threading.Thread(target=attempt.run, daemon=True, name=f"connect {address}").start()
+        self._register(address, port, timeout, self._generation)
 
     def _load_store(self) -> None:
         self._context = ssl.create_default_context()
@@ -86,14 +82,16 @@ class _Early:
     def _connect(self, found: SystemLookup, port: int, timeout: float, generation: int) -> None:
         """Runs as the look-up answers, before the run can see the answer: the attempt is
         registered first, so the run finds it rather than opening a second connection."""
-        if not found.addresses:
-            return
-        attempt = EarlyConnect(found.addresses[0], port, timeout)
+        if found.addresses:
+            self._register(found.addresses[0], port, timeout, generation)
+
+    def _register(self, address: str, port: int, timeout: float, generation: int) -> None:
+        attempt = EarlyConnect(address, port, timeout)
         with self._lock:
             if generation != self._generation:
                 return  # that run has ended
-            self._connects[(attempt.address, port)] = attempt
-        threading.Thread(target=attempt.run, daemon=True, name="early connect").start()
+            self._connects[(address, port)] = attempt
+        threading.Thread(target=attempt.run, daemon=True, name=f"connect {address}").start()
 
     def system_store(self, wait: float) -> ssl.SSLContext | None:
         """The default context with the system store loaded, once; None if not started."""
@@ -160,10 +158,10 @@ def _begin(options: RunOptions, direct: bool) -> None:
     ref = options.reference
     plain = options.plain_http
     port = ref.port or (80 if plain else 443)
-    host = ref.api_host.strip("[]").rstrip(".").lower()
+    host = host_key(ref.api_host)
     netloc = f"[{host}]" if ":" in host else host
     url = f"{'http' if plain else 'https'}://{netloc}:{port}{options.api_path}/"
-    if _proxies(options).proxy_for(url) is not None:
+    if options.proxy_config().proxy_for(url) is not None:
         return
     if is_ip_literal(host):
         if direct:
@@ -174,10 +172,4 @@ def _begin(options: RunOptions, direct: bool) -> None:
 
 def begin_store() -> None:
     """The system CA store, loading from now on (no network)."""
-    EARLY.start(None, 0, connect=False, timeout=0.0)
-
-
-def _proxies(options: RunOptions) -> ProxyConfig:
-    if options.proxy is None:
-        return ProxyConfig.from_environ(options.environ)
-    return ProxyConfig.given(options.proxy or None)
+    EARLY.load_store()
